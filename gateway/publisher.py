@@ -1,0 +1,63 @@
+"""Publishing to the broker: a small protocol, and its paho-mqtt implementation.
+
+The gateway service only sees :class:`Publisher`; tests and other transports can stand in
+for paho. Acknowledgements (PUBACK for QoS 1) arrive on paho's network thread and are
+handed to the asyncio loop, where the outbox lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+
+from vigil import mqtt as vigil_mqtt
+from vigil.settings import Settings
+from vigil.wire.topics import Topics
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+        """Queue a QoS 1 message and return its message id; it is sent once connected."""
+
+    def close(self) -> None: ...
+
+
+class MqttPublisher:
+    """paho client with the gateway's last will ('offline' on the retained status topic)."""
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls,
+        settings: Settings,
+        gateway: str,
+        loop: asyncio.AbstractEventLoop,
+        on_ack: Callable[[int], None],
+    ) -> MqttPublisher:
+        """Blocking: open the connection (raises vigil.mqtt.MqttUnavailable)."""
+        topics = Topics(gateway)
+        will = vigil_mqtt.Will(topics.status, offline_status(gateway))
+        client = vigil_mqtt.connect(settings, gateway, will=will)
+
+        def on_publish(_c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(on_ack, mid)
+
+        client.on_publish = on_publish
+        return cls(client)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+        return int(self._client.publish(topic, payload, qos=1, retain=retain).mid)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def offline_status(gateway: str) -> bytes:
+    return json.dumps({"gateway": gateway, "state": "offline"}).encode()

@@ -1,0 +1,66 @@
+"""Turning parsed measurements into readings for the outbox.
+
+This is where device semantics become Vigil's: contact and status bits become quality
+flags, RR intervals get their own measurement times, and 'no value' SFLOATs are dropped
+with their reason instead of being published as numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.gatt.heart_rate import HeartRateMeasurement
+from gateway.gatt.pulse_oximeter import PlxContinuous
+from gateway.gatt.sfloat import NoValue
+from vigil.metrics import BATTERY, HEART_RATE, PULSE_RATE, RR_INTERVAL, SPO2
+from vigil.wire.quality import Quality
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    device: str
+    patient: str
+    metric: int
+    time: int
+    """UTC milliseconds when the measurement was taken (or, lacking a device time, received)."""
+    value: float
+    flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    readings: list[Reading]
+    no_values: list[str]
+    """Reasons for SFLOAT fields that carried no number (NaN, NRes, ...)."""
+
+
+def from_heart_rate(
+    m: HeartRateMeasurement, device: str, patient: str, received_ms: int
+) -> Converted:
+    flags = int(Quality.NO_CONTACT) if m.contact is False else 0
+    readings = [Reading(device, patient, HEART_RATE.id, received_ms, float(m.bpm), flags)]
+    # Each RR interval ends at a beat; the last beat ended about when the notification
+    # left the strap, the earlier ones one interval before each other.
+    end = float(received_ms)
+    timed: list[Reading] = []
+    for rr in reversed(m.rr_intervals_ms):
+        timed.append(Reading(device, patient, RR_INTERVAL.id, round(end), rr, flags))
+        end -= rr
+    readings.extend(reversed(timed))
+    return Converted(readings, [])
+
+
+def from_plx_continuous(m: PlxContinuous, device: str, patient: str, received_ms: int) -> Converted:
+    flags = int(m.quality())
+    readings: list[Reading] = []
+    no_values: list[str] = []
+    for metric, value in ((SPO2, m.spo2), (PULSE_RATE, m.pulse_rate)):
+        if isinstance(value, NoValue):
+            no_values.append(f"{metric.name}: {value.reason}")
+        else:
+            readings.append(Reading(device, patient, metric.id, received_ms, value, flags))
+    return Converted(readings, no_values)
+
+
+def from_battery_level(level: int, device: str, patient: str, received_ms: int) -> Converted:
+    return Converted([Reading(device, patient, BATTERY.id, received_ms, float(level), 0)], [])

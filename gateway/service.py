@@ -1,0 +1,234 @@
+"""The gateway service: discovery, one session per paired device, outbox, publishing.
+
+Readings flow notification -> parser -> outbox (disk) -> sealed batch -> broker; a batch
+leaves the outbox only when the broker acknowledges it. The broker may be unreachable for
+hours: sessions keep filling the outbox meanwhile, and the backlog drains in ``seq`` order
+when it comes back, at most ``max_inflight_batches`` unacknowledged at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bleak import BleakScanner
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+
+import vigil
+from gateway.gatt import uuids
+from gateway.outbox import Outbox
+from gateway.publisher import MqttPublisher, Publisher
+from gateway.readings import Converted
+from gateway.session import DeviceSession
+from vigil.mqtt import MqttUnavailable
+from vigil.settings import Settings
+from vigil.wire.topics import Topics
+
+log = logging.getLogger(__name__)
+
+SCAN_SECONDS = 3.0
+RESCAN_EVERY_S = 10.0
+STATUS_EVERY_S = 5.0
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    """bleak backend classes; None for each means the platform's own (BlueZ on Linux)."""
+
+    scanner: type[BaseBleakScanner] | None = None
+    client: type[BaseBleakClient] | None = None
+
+
+@dataclass
+class Counters:
+    readings: int = 0
+    published: int = 0
+    batches_published: int = 0
+
+
+class GatewayService:
+    def __init__(
+        self,
+        settings: Settings,
+        pairings: dict[str, str],
+        backends: Backends = Backends(),
+        clock: Callable[[], int] = wall_clock_ms,
+        publisher_factory: Callable[..., Publisher] = MqttPublisher.connect,
+    ) -> None:
+        self.settings = settings
+        self.gateway = settings.gateway_id
+        self.topics = Topics(self.gateway)
+        self.pairings = {address.upper(): patient for address, patient in pairings.items()}
+        self.backends = backends
+        self.clock = clock
+        self.counters = Counters()
+        self.sessions: dict[str, DeviceSession] = {}
+        self.outbox = Outbox(settings.gateway_data_dir / f"{self.gateway}.sqlite", self.gateway)
+        self._publisher_factory = publisher_factory
+        self._publisher: Publisher | None = None
+        self._inflight: dict[int, int] = {}  # mid -> seq
+        self._handed_up_to = -1  # highest seq given to the publisher this run
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session_tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, drain_timeout_s: float = 10.0) -> Counters:
+        log.info("gateway %s starting with %d paired devices", self.gateway, len(self.pairings))
+        self._tasks = [
+            asyncio.create_task(self._broker_loop(), name="broker"),
+            asyncio.create_task(self._discovery_loop(), name="discovery"),
+            asyncio.create_task(self._publish_loop(), name="publish"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown(drain_timeout_s)
+        return self.counters
+
+    async def _shutdown(self, drain_timeout_s: float) -> None:
+        discovery_and_sessions = [t for t in self._tasks if t.get_name() == "discovery"]
+        discovery_and_sessions += list(self._session_tasks.values())
+        await _cancel(discovery_and_sessions)
+        # Everything received is on disk; give the broker a bounded time to take it.
+        deadline = time.monotonic() + drain_timeout_s
+        while self.outbox.depth() and time.monotonic() < deadline and self._publisher:
+            self._seal_and_publish()
+            await asyncio.sleep(0.05)
+        await _cancel(self._tasks)
+        if self._publisher is not None:
+            self._publish_status(final=True)
+            await asyncio.sleep(0.2)
+            self._publisher.close()
+        left = self.outbox.depth()
+        if left:
+            log.warning("gateway stopping with %d readings still in the outbox", left)
+        self.outbox.close()
+
+    # -- broker ---------------------------------------------------------------------------
+
+    async def _broker_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = 1.0
+        while self._publisher is None:
+            try:
+                self._publisher = await asyncio.to_thread(
+                    self._publisher_factory, self.settings, self.gateway, loop, self._on_ack
+                )
+            except MqttUnavailable as exc:
+                log.warning("%s; retrying in %.0f s (readings wait in the outbox)", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        while True:
+            self._publish_status()
+            await asyncio.sleep(STATUS_EVERY_S)
+
+    def _on_ack(self, mid: int) -> None:
+        seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return  # a status message
+        readings = self.outbox.acknowledge(seq)
+        self.counters.published += readings
+        self.counters.batches_published += 1
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.publish_interval_s)
+            self._seal_and_publish()
+
+    def _seal_and_publish(self) -> None:
+        self.outbox.seal(self.clock())
+        if self._publisher is None:
+            return
+        room = self.settings.max_inflight_batches - len(self._inflight)
+        if room <= 0:
+            return
+        for batch in self.outbox.pending(after_seq=self._handed_up_to, limit=room):
+            mid = self._publisher.publish(self.topics.readings, batch.payload)
+            self._inflight[mid] = batch.seq
+            self._handed_up_to = batch.seq
+
+    def _publish_status(self, final: bool = False) -> None:
+        assert self._publisher is not None
+        oldest = self.outbox.oldest_ms()
+        status = {
+            "gateway": self.gateway,
+            "state": "offline" if final else "online",
+            "version": vigil.__version__,
+            "outbox_depth": self.outbox.depth(),
+            "oldest_age_s": None if oldest is None else round((self.clock() - oldest) / 1000, 1),
+            "readings": self.counters.readings,
+            "published": self.counters.published,
+            "next_seq": self.outbox.next_seq(),
+            "parse_errors": sum(s.state.parse_errors for s in self.sessions.values()),
+        }
+        self._publisher.publish(self.topics.status, json.dumps(status).encode(), retain=True)
+        devices = [s.state.public() for s in self.sessions.values()]
+        self._publisher.publish(self.topics.devices, json.dumps(devices).encode(), retain=True)
+
+    # -- Bluetooth ------------------------------------------------------------------------
+
+    async def _discovery_loop(self) -> None:
+        while True:
+            missing = set(self.pairings) - set(self.sessions)
+            if missing:
+                for device in await self._scan(missing):
+                    self._start_session(device)
+            await asyncio.sleep(RESCAN_EVERY_S)
+
+    async def _scan(self, wanted: set[str]) -> list[BLEDevice]:
+        found: dict[str, BLEDevice] = {}
+        complete = asyncio.Event()
+
+        def on_advertisement(device: BLEDevice, _adv: AdvertisementData) -> None:
+            address = device.address.upper()
+            if address in wanted:
+                found[address] = device
+                if len(found) == len(wanted):
+                    complete.set()
+
+        scanner = BleakScanner(
+            on_advertisement,
+            service_uuids=list(uuids.MONITORED_SERVICES),
+            backend=self.backends.scanner,
+        )
+        await scanner.start()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(complete.wait(), SCAN_SECONDS)
+        finally:
+            await scanner.stop()
+        log.info("scan found %d of %d missing paired devices", len(found), len(wanted))
+        return list(found.values())
+
+    def _start_session(self, device: BLEDevice) -> None:
+        address = device.address.upper()
+        session = DeviceSession(
+            device, self.pairings[address], self._store, self.clock, self.backends.client
+        )
+        self.sessions[address] = session
+        self._session_tasks[address] = asyncio.create_task(session.run(), name=f"session {address}")
+
+    def _store(self, converted: Converted) -> None:
+        if converted.readings:
+            self.outbox.append(converted.readings)
+            self.counters.readings += len(converted.readings)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

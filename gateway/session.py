@@ -1,0 +1,174 @@
+"""One Bluetooth session per paired device: connect, subscribe, reconnect when it drops.
+
+The session depends only on bleak's ``BleakClient`` and takes the backend class as a
+parameter, so the same code runs against BlueZ and against the simulators' bumble link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bleak import BleakClient
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+
+from gateway.gatt import uuids
+from gateway.gatt.battery import parse_battery_level
+from gateway.gatt.errors import GattParseError
+from gateway.gatt.heart_rate import parse_heart_rate_measurement
+from gateway.gatt.pulse_oximeter import parse_plx_continuous
+from gateway.readings import (
+    Converted,
+    from_battery_level,
+    from_heart_rate,
+    from_plx_continuous,
+)
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Converted], None]
+Clock = Callable[[], int]
+
+
+@dataclass
+class DeviceState:
+    address: str
+    patient: str
+    kind: str = "unknown"
+    state: str = "disconnected"
+    battery: int | None = None
+    connects: int = 0
+    parse_errors: int = 0
+    no_values: int = 0
+    last_error: str | None = field(default=None)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "patient": self.patient,
+            "kind": self.kind,
+            "state": self.state,
+            "battery": self.battery,
+            "connects": self.connects,
+            "parse_errors": self.parse_errors,
+        }
+
+
+class DeviceSession:
+    def __init__(
+        self,
+        device: BLEDevice,
+        patient: str,
+        sink: Sink,
+        clock: Clock,
+        client_backend: type[BaseBleakClient] | None = None,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self.device = device
+        self.state = DeviceState(device.address, patient)
+        self._sink = sink
+        self._clock = clock
+        self._backend = client_backend
+        self._connect_timeout = connect_timeout_s
+        self._client: BleakClient | None = None
+
+    async def run(self) -> None:
+        """Keep the device connected until cancelled, backing off between failures."""
+        failures = 0
+        try:
+            while True:
+                lost = asyncio.Event()
+                try:
+                    await self._connect(lost)
+                    failures = 0
+                    await lost.wait()
+                    log.info("device %s disconnected", self.state.address)
+                except (BleakError, TimeoutError, OSError) as exc:
+                    failures += 1
+                    self.state.last_error = str(exc) or type(exc).__name__
+                    log.warning("device %s: %s", self.state.address, self.state.last_error)
+                self.state.state = "disconnected"
+                await asyncio.sleep(backoff_s(failures))
+        finally:
+            await self._disconnect()
+
+    async def _connect(self, lost: asyncio.Event) -> None:
+        self.state.state = "connecting"
+        client = BleakClient(
+            self.device,
+            disconnected_callback=lambda _client: lost.set(),
+            timeout=self._connect_timeout,
+            backend=self._backend,
+        )
+        await client.connect(timeout=self._connect_timeout)
+        self._client = client
+        services = client.services
+        hrm = services.get_characteristic(uuids.HEART_RATE_MEASUREMENT)
+        plx = services.get_characteristic(uuids.PLX_CONTINUOUS_MEASUREMENT)
+        battery = services.get_characteristic(uuids.BATTERY_LEVEL)
+        if hrm is not None:
+            self.state.kind = "heart-rate-strap"
+            await client.start_notify(hrm, self._on_heart_rate)
+        elif plx is not None:
+            self.state.kind = "pulse-oximeter"
+            await client.start_notify(plx, self._on_plx)
+        else:
+            await client.disconnect()
+            raise BleakError("device has neither a Heart Rate nor a PLX Continuous Measurement")
+        if battery is not None:
+            self._on_battery(battery, await client.read_gatt_char(battery))
+            if "notify" in battery.properties:
+                await client.start_notify(battery, self._on_battery)
+        self.state.state = "connected"
+        self.state.connects += 1
+        log.info("device %s connected (%s)", self.state.address, self.state.kind)
+
+    async def _disconnect(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(BleakError, TimeoutError, OSError):
+                await self._client.disconnect()
+            self._client = None
+
+    def _on_heart_rate(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
+        self._deliver(data, lambda b, t: from_heart_rate(
+            parse_heart_rate_measurement(b), self.state.address, self.state.patient, t
+        ))
+
+    def _on_plx(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
+        self._deliver(data, lambda b, t: from_plx_continuous(
+            parse_plx_continuous(b), self.state.address, self.state.patient, t
+        ))
+
+    def _on_battery(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
+        def convert(b: bytes, t: int) -> Converted:
+            level = parse_battery_level(b)
+            self.state.battery = level
+            return from_battery_level(level, self.state.address, self.state.patient, t)
+
+        self._deliver(data, convert)
+
+    def _deliver(self, data: bytearray, convert: Callable[[bytes, int], Converted]) -> None:
+        try:
+            converted = convert(bytes(data), self._clock())
+        except GattParseError as exc:
+            self.state.parse_errors += 1
+            log.warning("device %s sent a malformed %s: %s",
+                        self.state.address, exc.characteristic, exc.problem)
+            return
+        self.state.no_values += len(converted.no_values)
+        self._sink(converted)
+
+
+def backoff_s(failures: int, base: float = 1.0, cap: float = 30.0) -> float:
+    """Capped exponential backoff with full jitter; 0 after a clean disconnect."""
+    if failures == 0:
+        return base * random.random()
+    return random.uniform(0, min(cap, base * 2 ** min(failures, 16)))

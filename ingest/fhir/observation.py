@@ -1,0 +1,108 @@
+"""Rendering an observation row as a FHIR R4 Observation (vital-signs profiles).
+
+Rows are compact; the resource is built on read from the metric catalogue. The id is
+derived from the row's unique key, ``{patient}.{metric id}.{epoch ms}``, so it is stable
+across re-ingestion and a read by id is a primary-key lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vigil.metrics import BY_ID, UCUM, Metric
+from vigil.wire.quality import Quality
+
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+QUALITY_EXTENSION = "https://vigil-rpm.org/fhir/StructureDefinition/reading-quality"
+BLUETOOTH_ADDRESS_SYSTEM = "https://vigil-rpm.org/fhir/sid/bluetooth-address"
+_ID = re.compile(r"^(?P<patient>[A-Za-z0-9\-.]+)\.(?P<metric>\d+)\.(?P<ms>\d{1,16})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    patient: str
+    metric: int
+    effective: datetime
+    value: float
+    flags: int
+    device: str
+    received: datetime
+
+
+def epoch_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def observation_id(patient: str, metric: int, effective: datetime) -> str:
+    return f"{patient}.{metric}.{epoch_ms(effective)}"
+
+
+def parse_observation_id(resource_id: str) -> tuple[str, int, datetime] | None:
+    """(patient, metric id, effective) of an id made by :func:`observation_id`."""
+    match = _ID.match(resource_id)
+    if match is None or int(match["metric"]) not in BY_ID:
+        return None
+    effective = _EPOCH + timedelta(milliseconds=int(match["ms"]))
+    return match["patient"], int(match["metric"]), effective
+
+
+def instant(moment: datetime) -> str:
+    """FHIR instant in UTC with milliseconds, e.g. 2026-11-25T15:00:00.123Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _category(metric: Metric) -> list[dict[str, Any]]:
+    if metric.vital_sign:
+        code, display = "vital-signs", "Vital Signs"
+    elif metric.name == "rr_interval":
+        code, display = "procedure", "Procedure"
+    else:
+        return []
+    return [{"coding": [{"system": CATEGORY_SYSTEM, "code": code, "display": display}],
+             "text": display}]
+
+
+def render_observation(row: Row) -> dict[str, Any]:
+    metric = BY_ID[row.metric]
+    quality = Quality(row.flags & Quality.all_bits())
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": observation_id(row.patient, row.metric, row.effective),
+        "meta": {"profile": [metric.profile]} if metric.profile else {},
+        "status": "preliminary" if Quality.EARLY_ESTIMATE in quality else "final",
+        "category": _category(metric),
+        "code": {
+            "coding": [
+                {"system": c.system, "code": c.code, "display": c.display} for c in metric.codings
+            ],
+            "text": metric.title,
+        },
+        "subject": {"reference": f"Patient/{row.patient}"},
+        "effectiveDateTime": instant(row.effective),
+        "issued": instant(row.received),
+        "valueQuantity": {
+            "value": row.value,
+            "unit": metric.unit,
+            "system": UCUM,
+            "code": metric.ucum,
+        },
+        "device": {
+            "identifier": {"system": BLUETOOTH_ADDRESS_SYSTEM, "value": row.device},
+            "display": row.device,
+        },
+    }
+    if quality:
+        resource["extension"] = [
+            {"url": QUALITY_EXTENSION, "valueCode": flag.name.lower().replace("_", "-")}
+            for flag in Quality
+            if flag in quality and flag.name
+        ]
+    if not resource["meta"]:
+        del resource["meta"]
+    if not resource["category"]:
+        del resource["category"]
+    return resource

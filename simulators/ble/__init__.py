@@ -1,0 +1,21 @@
+"""Simulated Bluetooth: bumble controllers on one in-process virtual link.
+
+:class:`VirtualRadio` is the air; :mod:`simulators.ble.wearables` are GATT servers on it;
+:mod:`simulators.ble.backend` is a bleak backend driving a bumble central on the same link,
+so the gateway's bleak code runs unchanged; :class:`Ward` puts patients' devices together.
+"""
+
+from simulators.ble.backend import BumbleCentral
+from simulators.ble.radio import VirtualRadio
+from simulators.ble.ward import SentReading, Ward
+from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
+
+__all__ = [
+    "BumbleCentral",
+    "HeartRateStrap",
+    "PulseOximeter",
+    "SentReading",
+    "VirtualRadio",
+    "Ward",
+    "Wearable",
+]

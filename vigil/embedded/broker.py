@@ -1,0 +1,59 @@
+"""A private MQTT broker: Mosquitto on a free port when it is installed, else amqtt.
+
+Mosquitto gets a generated config sized for the demo and tests (see deploy/mosquitto.conf
+for a production one); amqtt speaks MQTT 3.1.1 only, which the services handle.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.embedded.processes import free_port, spawn, stop, wait_for_port
+
+_MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 100
+max_queued_messages 100000
+max_queued_bytes 0
+set_tcp_nodelay true
+log_dest file {log}
+"""
+
+
+@dataclass
+class PrivateBroker:
+    url: str
+    kind: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        stop(self.process, timeout=5)
+
+
+def start_broker(folder: Path) -> PrivateBroker:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    mosquitto = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
+    if mosquitto:
+        conf = folder / "mosquitto.conf"
+        conf.write_text(_MOSQUITTO_CONF.format(port=port, log=folder / "mosquitto.log"))
+        process = spawn([mosquitto, "-c", str(conf)], log=folder / "mosquitto.out")
+        kind = "mosquitto"
+    else:
+        process = spawn(
+            [sys.executable, "-m", "vigil.embedded.amqtt_broker", str(port)],
+            log=folder / "amqtt.log",
+        )
+        kind = "amqtt"
+    if not wait_for_port(port, 15, process):
+        stop(process, timeout=2)
+        raise RuntimeError(f"the {kind} broker did not start; see {folder}")
+    return PrivateBroker(f"mqtt://127.0.0.1:{port}", kind, process)

