@@ -23,7 +23,7 @@ from ingest.migrate import migrate
 from vigil import mqtt as vigil_mqtt
 from vigil.settings import Settings
 from vigil.wire.batch import Batch, BatchError, decode_batch
-from vigil.wire.topics import ALL, gateway_of
+from vigil.wire.topics import ALL, gateway_of, service_status
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "ingest"
@@ -46,6 +46,7 @@ class IngestService:
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._client: mqtt.Client | None = None
         self._conn: psycopg.Connection | None = None
+        self._status_topic = service_status(settings.ingest_client_id)
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
@@ -61,6 +62,7 @@ class IngestService:
                 if messages:
                     self._handle(messages, stop)
         finally:
+            self._client.publish(self._status_topic, b'{"state": "offline"}', qos=1, retain=True)
             self._client.disconnect()
             self._client.loop_stop()
             self._conn.close()
@@ -85,7 +87,11 @@ class IngestService:
         while not stop.is_set():
             try:
                 client = vigil_mqtt.connect(
-                    self.settings, self.settings.ingest_client_id, persistent=True, manual_ack=True
+                    self.settings,
+                    self.settings.ingest_client_id,
+                    persistent=True,
+                    manual_ack=True,
+                    will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
                 )
             except vigil_mqtt.MqttUnavailable as exc:
                 log.warning("%s; retrying in %.1f s", exc, delay)
@@ -105,6 +111,9 @@ class IngestService:
         if client.protocol == mqtt.MQTTv5:
             topic = f"$share/{SHARE_GROUP}/{topic}"
         client.subscribe(topic, qos=1)
+        # The broker handles one client's packets in order, so whoever sees 'online' knows
+        # the subscription is in place: the demo and tests wait for it before publishing.
+        client.publish(self._status_topic, b'{"state": "online"}', qos=1, retain=True)
         log.info("subscribed to %s", topic)
 
     # -- storing --------------------------------------------------------------------------

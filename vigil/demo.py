@@ -31,9 +31,11 @@ from vigil.embedded.broker import PrivateBroker, start_broker
 from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
 from vigil.embedded.processes import spawn, stop, vigil_command, wait_for_port
 from vigil.settings import Settings
-from vigil.wire.topics import Topics
+from vigil.mqtt import Watcher
+from vigil.wire.topics import Topics, service_status
 
 GATEWAY_ID = "demo-gw"
+INGEST_ID = "demo-ingest"
 STATUS_EVERY_S = 5.0
 
 
@@ -43,7 +45,8 @@ class Demo:
         self.args = args
         self.stop_requested = threading.Event()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.gateway_status: dict[str, Any] = {}
+        self.gateway_topic = Topics(GATEWAY_ID).status
+        self.status: Watcher | None = None
         self._postgres: EmbeddedPostgres | None = None
         self._broker: PrivateBroker | None = None
         self._temp: tempfile.TemporaryDirectory[str] | None = None
@@ -63,10 +66,15 @@ class Demo:
                 "VIGIL_MQTT_URL": mqtt_url,
                 "VIGIL_GATEWAY_ID": GATEWAY_ID,
                 "VIGIL_GATEWAY_DATA_DIR": str(data / "gateway"),
+                "VIGIL_INGEST_CLIENT_ID": INGEST_ID,
                 "VIGIL_LOG_LEVEL": "WARNING",
             }
             logs = data / "logs"
+            self._watch_status(mqtt_url)
             self.processes["ingest"] = spawn(vigil_command("ingest"), env, logs / "ingest.log")
+            # Readings published before ingest's session exists would have no subscriber.
+            if not self.status.wait_for(service_status(INGEST_ID), "state", "online", 30):
+                raise RuntimeError(f"ingest did not come online; see {logs / 'ingest.log'}")
             self.processes["api"] = spawn(
                 vigil_command("api", "--port", str(self.args.api_port)), env, logs / "api.log"
             )
@@ -74,7 +82,6 @@ class Demo:
                 vigil_command("gateway", "--simulate", str(self.args.patients)),
                 env, logs / "gateway.log",
             )
-            self._watch_gateway_status(mqtt_url)
             if not wait_for_port(self.args.api_port, 30, self.processes["api"]):
                 raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
             self._announce(token, data)
@@ -112,21 +119,14 @@ class Demo:
             print(f"started {self._broker.kind} broker at {mqtt_url}", flush=True)
         return database_url, mqtt_url
 
-    def _watch_gateway_status(self, mqtt_url: str) -> None:
-        from vigil import mqtt as vigil_mqtt
-
+    def _watch_status(self, mqtt_url: str) -> None:
+        """Follow the gateway's and ingest's retained status topics."""
         settings = self.settings.model_copy(update={"mqtt_url": mqtt_url})
-        client = vigil_mqtt.connect(settings, f"demo-monitor-{time.time_ns()}")
-
-        def on_message(_c: Any, _u: Any, message: Any) -> None:
-            try:
-                self.gateway_status = json.loads(message.payload)
-            except ValueError:
-                pass
-
-        client.on_message = on_message
-        client.subscribe(Topics(GATEWAY_ID).status, qos=1)
-        self._monitor_client = client
+        self.status = Watcher(
+            settings,
+            [self.gateway_topic, service_status(INGEST_ID)],
+            f"demo-monitor-{time.time_ns()}",
+        )
 
     def _announce(self, token: str, data: Path) -> None:
         base = f"http://127.0.0.1:{self.args.api_port}"
@@ -160,15 +160,16 @@ class Demo:
                 lag = _lag_s(stats.newest_measurement)
                 print(f"patients {self.args.patients} | readings/s {rate:7.1f} | "
                       f"stored {stats.readings_stored} | lag {lag} | "
-                      f"outbox {self.gateway_status.get('outbox_depth', '?')}", flush=True)
+                      f"outbox {self._gateway_status().get('outbox_depth', '?')}", flush=True)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
 
     def _shutdown(self, database_url: str, started: datetime) -> dict[str, Any]:
         print("stopping: draining the gateway outbox ...", flush=True)
         stop(self.processes["gateway"], timeout=30)
-        time.sleep(0.5)  # the final retained status
-        published = int(self.gateway_status.get("published", 0))
+        if self.status is not None:  # the gateway's last status carries its final counts
+            self.status.wait_for(self.gateway_topic, "state", "offline", 5)
+        published = int(self._gateway_status().get("published", 0))
         with psycopg.connect(database_url, autocommit=True) as conn:
             deadline = time.monotonic() + 20
             stats = ingest_stats(conn, started)
@@ -182,7 +183,7 @@ class Demo:
             "readings_stored": stats.readings_stored,
             "duplicates": stats.duplicates,
             "dead_letters": stats.dead_letters,
-            "outbox_left": self.gateway_status.get("outbox_depth"),
+            "outbox_left": self._gateway_status().get("outbox_depth"),
             "lag_s": _lag_s(stats.newest_measurement, raw=True),
         }
 
@@ -191,11 +192,9 @@ class Demo:
             process = self.processes.pop(name, None)
             if process is not None:
                 stop(process)
-        client = getattr(self, "_monitor_client", None)
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()
-            self._monitor_client = None
+        if self.status is not None:
+            self.status.close()
+            self.status = None
         if self._broker is not None:
             self._broker.stop()
             self._broker = None
@@ -205,6 +204,9 @@ class Demo:
         if self._temp is not None:
             self._temp.cleanup()
             self._temp = None
+
+    def _gateway_status(self) -> dict[str, Any]:
+        return self.status.get(self.gateway_topic) if self.status else {}
 
     @staticmethod
     def _print_summary(summary: dict[str, Any]) -> None:

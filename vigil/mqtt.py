@@ -7,6 +7,7 @@ version', and we reconnect with 3.1.1 rather than make v5 a requirement.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
@@ -174,3 +175,39 @@ def _handshake(
     client.on_connect = None
     client.on_disconnect = None
     return outcome[0]
+
+
+class Watcher:
+    """Keeps the latest JSON document seen on each of some topics (status topics are
+    retained, so the current state arrives right after subscribing)."""
+
+    def __init__(self, settings: Settings, topics: list[str], client_id: str) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+        self._changed = threading.Condition()
+        self._client = connect(settings, client_id)
+        self._client.on_message = self._on_message
+        for topic in topics:
+            self._client.subscribe(topic, qos=1)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            doc = json.loads(message.payload)
+        except ValueError:
+            return
+        with self._changed:
+            self.latest[message.topic] = doc if isinstance(doc, dict) else {"value": doc}
+            self._changed.notify_all()
+
+    def get(self, topic: str) -> dict[str, Any]:
+        with self._changed:
+            return dict(self.latest.get(topic, {}))
+
+    def wait_for(self, topic: str, field: str, value: Any, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self.latest.get(topic, {}).get(field) == value, timeout
+            )
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

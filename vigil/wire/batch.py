@@ -75,11 +75,13 @@ def encode_batch(batch: Batch) -> bytes:
 
 def decode_batch(payload: bytes) -> Batch:
     try:
-        doc = json.loads(payload)
+        doc = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BatchError("payload", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise BatchError("payload", f"not JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:
+        raise BatchError("payload", "JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise BatchError("payload", f"expected a JSON object, got {type(doc).__name__}")
 

@@ -39,6 +39,11 @@ class Topics:
 ALL = Topics("+")
 
 
+def service_status(client_id: str) -> str:
+    """Retained online/offline status of a platform service instance (e.g. an ingest)."""
+    return f"{PREFIX}/svc/{client_id}/status"
+
+
 def gateway_of(topic: str) -> str | None:
     """The gateway id in a ``vigil/v1/gw/{gateway}/...`` topic, or None for other topics."""
     parts = topic.split("/")

@@ -1,0 +1,83 @@
+"""Shared fixtures: a real PostgreSQL and a real MQTT broker.
+
+``VIGIL_TEST_DATABASE_URL`` / ``VIGIL_TEST_MQTT_URL`` point the tests at existing servers
+(for example a TimescaleDB); otherwise a private embedded PostgreSQL and a private broker
+(Mosquitto on a free port when installed, else amqtt) are started for the session. Each
+test that asks for ``database_url`` gets a fresh, migrated database of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest.migrate import migrate
+from vigil.embedded.broker import start_broker
+from vigil.embedded.postgres import start_postgres
+from vigil.settings import Settings
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("VIGIL_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    server = start_postgres(None)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("VIGIL_TEST_MQTT_URL")
+    if url:
+        yield url
+        return
+    broker = start_broker(tmp_path_factory.mktemp("broker"))
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh database with the schema applied, dropped after the test."""
+    name = f"vigil_test_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = _with_database(postgres_server_url, name)
+    with psycopg.connect(url) as conn:
+        migrate(conn)
+    yield url
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _with_database(url: str, name: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, mqtt_url: str, tmp_path: Path) -> Settings:
+    n = next(_counter)
+    return Settings(
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        gateway_id=f"gw-test-{os.getpid()}-{n}",
+        gateway_data_dir=tmp_path / "gateway",
+        ingest_client_id=f"ingest-test-{os.getpid()}-{n}",
+        publish_interval_s=0.5,
+    )

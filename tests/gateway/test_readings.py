@@ -1,0 +1,31 @@
+from gateway.gatt.heart_rate import HeartRateMeasurement
+from gateway.gatt.pulse_oximeter import PlxContinuous
+from gateway.gatt.sfloat import NRES
+from gateway.readings import from_heart_rate, from_plx_continuous
+from vigil.metrics import HEART_RATE, PULSE_RATE, RR_INTERVAL, SPO2
+from vigil.wire.quality import Quality
+
+
+def test_rr_intervals_end_at_successive_beats() -> None:
+    m = HeartRateMeasurement(75, True, None, (800.0, 790.0))
+    readings = from_heart_rate(m, "A", "p1", 10_000).readings
+    assert [(r.metric, r.time, r.value) for r in readings] == [
+        (HEART_RATE.id, 10_000, 75.0),
+        (RR_INTERVAL.id, 9_210, 800.0),
+        (RR_INTERVAL.id, 10_000, 790.0),
+    ]
+    assert all(r.flags == 0 for r in readings)
+
+
+def test_strap_off_the_chest_flags_every_reading() -> None:
+    readings = from_heart_rate(HeartRateMeasurement(0, False, None, ()), "A", "p1", 1).readings
+    assert [r.flags for r in readings] == [int(Quality.NO_CONTACT)]
+
+
+def test_no_value_sfloats_are_not_published_but_reported() -> None:
+    m = PlxContinuous(spo2=NRES, pulse_rate=70.0, device_status=1 << 5)
+    converted = from_plx_continuous(m, "B", "p1", 5)
+    assert [(r.metric, r.value, r.flags) for r in converted.readings] == [
+        (PULSE_RATE.id, 70.0, int(Quality.LOW_PERFUSION))
+    ]
+    assert converted.no_values == [f"{SPO2.name}: {NRES.reason}"]

@@ -1,0 +1,61 @@
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from ingest import writer
+from ingest.stats import ingest_stats
+from tests.builders import T0, batch
+
+pytestmark = pytest.mark.services
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_rows_land_with_millisecond_times(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        result = writer.store(conn, [batch(rows=[("p0001", "spo2", T0 + 123, 91.5)], flags=[4])])
+        conn.commit()
+        row = conn.execute("SELECT patient, metric, effective, value, flags, gateway, seq"
+                           " FROM observation").fetchone()
+    assert result == writer.Stored(1, 0)
+    assert row == ("p0001", 2, EPOCH + timedelta(milliseconds=T0 + 123), 91.5, 4, "gw-1", 0)
+
+
+def test_a_redelivered_batch_changes_nothing(database_url: str) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    with psycopg.connect(database_url) as conn:
+        first = writer.store(conn, [batch(seq=5)])
+        again = writer.store(conn, [batch(seq=5)])
+        twice_in_one_go = writer.store(conn, [batch(seq=6, rows=[("p2", "spo2", T0, 95.0)])] * 2)
+        conn.commit()
+        stats = ingest_stats(conn, since)
+        (count,) = conn.execute("SELECT count(*) FROM observation").fetchone()  # type: ignore[misc]
+    assert first == writer.Stored(2, 0)
+    assert again == writer.Stored(0, 2)
+    assert twice_in_one_go == writer.Stored(1, 1)
+    assert count == 3
+    assert (stats.readings_stored, stats.duplicates, stats.batches) == (3, 3, 2)
+
+
+def test_overlapping_rows_from_a_new_seq_are_not_doubled(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        writer.store(conn, [batch(seq=0)])
+        result = writer.store(conn, [batch(seq=1, rows=[("p0001", "heart_rate", T0, 72.0),
+                                                        ("p0001", "heart_rate", T0 + 1000, 73.0)])])
+        conn.commit()
+    assert result == writer.Stored(1, 1)
+
+
+def test_a_rolled_back_store_can_be_redelivered(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        writer.store(conn, [batch(seq=9)])
+        conn.rollback()  # as if ingest died before commit
+        assert writer.store(conn, [batch(seq=9)]) == writer.Stored(2, 0)
+
+
+def test_dead_letter_keeps_raw_bytes(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        writer.dead_letter(conn, "vigil/v1/gw/x/readings", "x", b"\x00\xff", "payload: not JSON")
+        conn.commit()
+        row = conn.execute("SELECT topic, gateway, payload, reason FROM dead_letter").fetchone()
+    assert row == ("vigil/v1/gw/x/readings", "x", b"\x00\xff", "payload: not JSON")
