@@ -26,7 +26,6 @@ from vigil.wire.batch import Batch, BatchError, decode_batch
 from vigil.wire.topics import ALL, gateway_of, service_status
 
 log = logging.getLogger(__name__)
-SHARE_GROUP = "ingest"
 
 
 @dataclass
@@ -92,13 +91,13 @@ class IngestService:
                     persistent=True,
                     manual_ack=True,
                     will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
+                    on_message=lambda _c, _u, message: self._inbox.put(message),
                 )
             except vigil_mqtt.MqttUnavailable as exc:
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 continue
-            client.on_message = lambda _c, _u, message: self._inbox.put(message)
             client.on_connect = lambda c, *_: self._subscribe(c)
             self._subscribe(client)
             return client
@@ -109,7 +108,7 @@ class IngestService:
         # broker gets the plain filter (one ingest process).
         topic = ALL.readings
         if client.protocol == mqtt.MQTTv5:
-            topic = f"$share/{SHARE_GROUP}/{topic}"
+            topic = f"$share/{self.settings.ingest_share_group}/{topic}"
         client.subscribe(topic, qos=1)
         # The broker handles one client's packets in order, so whoever sees 'online' knows
         # the subscription is in place: the demo and tests wait for it before publishing.

@@ -79,5 +79,6 @@ def settings(database_url: str, mqtt_url: str, tmp_path: Path) -> Settings:
         gateway_id=f"gw-test-{os.getpid()}-{n}",
         gateway_data_dir=tmp_path / "gateway",
         ingest_client_id=f"ingest-test-{os.getpid()}-{n}",
+        ingest_share_group=f"ingest-test-{os.getpid()}-{n}",
         publish_interval_s=0.5,
     )

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from vigil.settings import Settings
 
 log = logging.getLogger("vigil")
@@ -95,8 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic's ValidationError lists each bad VIGIL_* variable
-        print(f"vigil: invalid settings: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "VIGIL_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"vigil: {name}: {error['msg']} (got {error.get('input')!r})", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(),

@@ -11,6 +11,7 @@ import json
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -71,9 +72,14 @@ def connect(
     persistent: bool = False,
     manual_ack: bool = False,
     will: Will | None = None,
+    on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
     timeout: float = 10.0,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
+
+    ``on_message`` is installed before connecting: a resumed session delivers its queued
+    messages right after CONNACK, and paho drops (and, with manual acks, never
+    acknowledges) messages that arrive with no callback.
 
     ``persistent`` asks the broker to keep the session (subscriptions and unacknowledged
     QoS 1 messages) while we are away, which is what lets ingest acknowledge after commit.
@@ -84,6 +90,7 @@ def connect(
     endpoint = Endpoint.parse(settings.mqtt_url)
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(settings, endpoint, client_id, protocol, persistent, manual_ack, will)
+        client.on_message = on_message
         outcome = _handshake(client, endpoint, protocol, persistent, settings, timeout)
         if outcome is None:
             log.info("connected to %s as %s (MQTT %s)", endpoint, client_id, _name(protocol))
@@ -184,8 +191,7 @@ class Watcher:
     def __init__(self, settings: Settings, topics: list[str], client_id: str) -> None:
         self.latest: dict[str, dict[str, Any]] = {}
         self._changed = threading.Condition()
-        self._client = connect(settings, client_id)
-        self._client.on_message = self._on_message
+        self._client = connect(settings, client_id, on_message=self._on_message)
         for topic in topics:
             self._client.subscribe(topic, qos=1)
 

@@ -1,0 +1,98 @@
+"""Running the pipeline's pieces for end-to-end tests: ingest as a real `vigil ingest`
+process (so it can be killed), the gateway and the simulated ward in a thread of the test
+process (so the test can read what the wearables sent)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from gateway.service import Backends, Counters, GatewayService
+from simulators.ble import Ward
+from vigil.embedded.processes import spawn, stop, vigil_command
+from vigil.mqtt import Watcher
+from vigil.settings import Settings
+from vigil.wire.topics import service_status
+
+
+class IngestProcess:
+    def __init__(self, settings: Settings, log_path: Any) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.watcher = Watcher(settings, [self.status_topic], f"watch-{time.time_ns()}")
+
+    @property
+    def status_topic(self) -> str:
+        return service_status(self.settings.ingest_client_id)
+
+    def start(self) -> None:
+        env = {
+            "VIGIL_DATABASE_URL": self.settings.database_url or "",
+            "VIGIL_MQTT_URL": self.settings.mqtt_url or "",
+            "VIGIL_INGEST_CLIENT_ID": self.settings.ingest_client_id,
+            "VIGIL_INGEST_SHARE_GROUP": self.settings.ingest_share_group,
+        }
+        self.process = spawn(vigil_command("ingest"), env, self.log_path)
+        if not self.watcher.wait_for(self.status_topic, "state", "online", 30):
+            raise AssertionError(f"ingest did not come online; log: {self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        # The broker publishes the will once it notices; wait so start() sees a fresh 'online'.
+        self.watcher.wait_for(self.status_topic, "state", "offline", 10)
+
+    def stop(self) -> int | None:
+        code = stop(self.process) if self.process is not None else None
+        self.watcher.close()
+        return code
+
+
+class GatewayThread:
+    """A simulated ward and the real gateway service on an event loop in a thread."""
+
+    def __init__(self, settings: Settings, patients: int) -> None:
+        self.ward = Ward(patients, seed=3)
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._stop: asyncio.Event | None = None
+        self._result: Future[Counters] | None = None
+        self.service: GatewayService | None = None
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        async def wrapper() -> Any:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(30)
+
+    def start(self) -> None:
+        self._thread.start()
+
+        async def begin() -> None:
+            central = await self.ward.start()
+            scanner, client = central.backends()
+            self.service = GatewayService(self.settings, self.ward.pairings, Backends(scanner, client))
+            self._stop = asyncio.Event()
+
+        self._call(begin)
+        assert self.service is not None and self._stop is not None
+        self._result = asyncio.run_coroutine_threadsafe(self.service.run(self._stop), self.loop)
+
+    def stop_wearables(self) -> None:
+        self._call(self.ward.stop)
+
+    def stop(self) -> Counters:
+        assert self._stop is not None and self._result is not None
+        self.loop.call_soon_threadsafe(self._stop.set)
+        counters = self._result.result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        return counters

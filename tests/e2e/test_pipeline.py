@@ -1,0 +1,134 @@
+"""Simulated wearables -> bumble GATT -> bleak -> gateway -> MQTT -> ingest -> PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.builders import T0, batch
+from tests.e2e.harness import GatewayThread, IngestProcess
+from vigil import mqtt as vigil_mqtt
+from vigil.metrics import BY_ID
+from vigil.settings import Settings
+from vigil.wire.batch import encode_batch
+from vigil.wire.topics import Topics
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+
+
+def stored_rows(url: str) -> list[tuple[str, int, float]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT patient, metric, value FROM observation ORDER BY patient, metric, effective"
+        ).fetchall()
+
+
+def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return bool(predicate())
+
+
+def test_every_reading_is_stored_exactly_once_across_an_ingest_crash(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    gateway = GatewayThread(settings, patients=3)
+    gateway.start()
+    try:
+        time.sleep(6)
+        ingest.kill()  # SIGKILL mid-stream: whatever it had not acknowledged comes again
+        time.sleep(3)
+        ingest.start()
+        time.sleep(4)
+    finally:
+        gateway.stop_wearables()
+        time.sleep(1.5)
+        counters = gateway.stop()
+
+    sent: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for reading in gateway.ward.sent:
+        sent[(reading.patient, reading.metric)].append(reading.value)
+    clinical = {k: v for k, v in sent.items() if k[1] != "battery"}
+    expected = sum(len(v) for v in clinical.values())
+    assert expected > 60, "the wearables should have sent readings for ~12 s"
+    assert counters.published == counters.readings, "the gateway outbox drained"
+
+    def stored() -> dict[tuple[str, str], list[float]]:
+        out: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for patient, metric, value in stored_rows(settings.database_url or ""):
+            out[(patient, BY_ID[metric].name)].append(value)
+        return out
+
+    assert wait_for(lambda: sum(len(v) for v in stored().values()) >= counters.published, 30)
+    ingest.stop()
+    result = stored()
+    for key, values in clinical.items():
+        assert result[key] == pytest.approx(values), key  # same values, same order, once each
+    battery = {k: v for k, v in result.items() if k[1] == "battery"}
+    # each patient's strap and oximeter report their battery when connected
+    assert {k: len(v) for k, v in battery.items()} == {(f"p000{i}", "battery"): 2 for i in (1, 2, 3)}
+    assert sum(len(v) for v in result.values()) == counters.published
+
+
+def publish(settings: Settings, topic: str, payloads: list[bytes]) -> None:
+    client = vigil_mqtt.connect(settings, f"test-publisher-{time.time_ns()}")
+    try:
+        for payload in payloads:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_duplicate_and_malformed_batches(settings: Settings, tmp_path: Path) -> None:
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    topic = Topics("gw-x").readings
+    first = encode_batch(batch("gw-x", seq=0))
+    second = encode_batch(batch("gw-x", seq=1, rows=[("p0009", "spo2", T0 + 1000, 93.0)]))
+    wrong_gateway = encode_batch(batch("gw-y", seq=2, rows=[("p0009", "spo2", T0 + 2000, 94.0)]))
+    try:
+        publish(settings, topic, [first, first, b'{"v": 1, "gateway": "gw-x"', wrong_gateway, second])
+        url = settings.database_url or ""
+        assert wait_for(lambda: len(stored_rows(url)) == 3, 20)
+        with psycopg.connect(url) as conn:
+            letters = conn.execute("SELECT topic, payload, reason FROM dead_letter ORDER BY id").fetchall()
+            (deliveries,) = conn.execute(
+                "SELECT deliveries FROM ingest_batch WHERE gateway = 'gw-x' AND seq = 0"
+            ).fetchone()  # type: ignore[misc]
+    finally:
+        assert ingest.stop() == 0
+    assert stored_rows(url) == [("p0001", 1, 72.0), ("p0001", 2, 97.0), ("p0009", 2, 93.0)]
+    assert deliveries == 2
+    assert [(t, p) for t, p, _ in letters] == [(topic, b'{"v": 1, "gateway": "gw-x"'),
+                                               (topic, wrong_gateway)]
+    assert letters[0][2].startswith("payload: not JSON")
+    assert "gateway" in letters[1][2]
+
+
+def test_gateway_status_is_retained_with_counts(settings: Settings) -> None:
+    gateway = GatewayThread(settings, patients=1)
+    watcher = vigil_mqtt.Watcher(settings, [Topics(settings.gateway_id).status,
+                                            Topics(settings.gateway_id).devices], "watch-status")
+    gateway.start()
+    try:
+        assert watcher.wait_for(Topics(settings.gateway_id).status, "state", "online", 15)
+        time.sleep(2)
+    finally:
+        gateway.stop_wearables()
+        counters = gateway.stop()
+    assert watcher.wait_for(Topics(settings.gateway_id).status, "state", "offline", 5)
+    status = watcher.get(Topics(settings.gateway_id).status)
+    watcher.close()
+    assert status["published"] == counters.published > 0
+    assert status["outbox_depth"] == 0
+    assert status["version"] and status["next_seq"] >= 1
