@@ -138,14 +138,20 @@ class DeviceSession:
             self._client = None
 
     def _on_heart_rate(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._deliver(data, lambda b, t: from_heart_rate(
-            parse_heart_rate_measurement(b), self.state.address, self.state.patient, t
-        ))
+        self._deliver(
+            data,
+            lambda b, t: from_heart_rate(
+                parse_heart_rate_measurement(b), self.state.address, self.state.patient, t
+            ),
+        )
 
     def _on_plx(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._deliver(data, lambda b, t: from_plx_continuous(
-            parse_plx_continuous(b), self.state.address, self.state.patient, t
-        ))
+        self._deliver(
+            data,
+            lambda b, t: from_plx_continuous(
+                parse_plx_continuous(b), self.state.address, self.state.patient, t
+            ),
+        )
 
     def _on_battery(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
         def convert(b: bytes, t: int) -> Converted:
@@ -160,8 +166,12 @@ class DeviceSession:
             converted = convert(bytes(data), self._clock())
         except GattParseError as exc:
             self.state.parse_errors += 1
-            log.warning("device %s sent a malformed %s: %s",
-                        self.state.address, exc.characteristic, exc.problem)
+            log.warning(
+                "device %s sent a malformed %s: %s",
+                self.state.address,
+                exc.characteristic,
+                exc.problem,
+            )
             return
         self.state.no_values += len(converted.no_values)
         self._sink(converted)

@@ -29,32 +29,40 @@ def _fhir(body: dict[str, Any]) -> JSONResponse:
 
 @router.get("/metadata")
 def metadata(request: Request) -> JSONResponse:
-    return _fhir({
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": "2026-11-25",
-        "kind": "instance",
-        "software": {"name": "Vigil", "version": vigil.__version__},
-        "implementation": {"description": "Vigil remote patient monitoring",
-                           "url": str(request.base_url).rstrip("/") + "/fhir"},
-        "fhirVersion": "4.0.1",
-        "format": ["json"],
-        "rest": [{
-            "mode": "server",
-            "security": {"description": "Bearer tokens (Authorization: Bearer ...)"},
-            "resource": [{
-                "type": "Observation",
-                "profile": "http://hl7.org/fhir/StructureDefinition/vitalsigns",
-                "interaction": [{"code": "read"}, {"code": "search-type"}],
-                "searchParam": [
-                    {"name": "subject", "type": "reference"},
-                    {"name": "patient", "type": "reference"},
-                    {"name": "code", "type": "token"},
-                    {"name": "date", "type": "date"},
-                ],
-            }],
-        }],
-    })
+    return _fhir(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-11-25",
+            "kind": "instance",
+            "software": {"name": "Vigil", "version": vigil.__version__},
+            "implementation": {
+                "description": "Vigil remote patient monitoring",
+                "url": str(request.base_url).rstrip("/") + "/fhir",
+            },
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {"description": "Bearer tokens (Authorization: Bearer ...)"},
+                    "resource": [
+                        {
+                            "type": "Observation",
+                            "profile": "http://hl7.org/fhir/StructureDefinition/vitalsigns",
+                            "interaction": [{"code": "read"}, {"code": "search-type"}],
+                            "searchParam": [
+                                {"name": "subject", "type": "reference"},
+                                {"name": "patient", "type": "reference"},
+                                {"name": "code", "type": "token"},
+                                {"name": "date", "type": "date"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
 
 
 @router.get("/Observation/{resource_id}")
@@ -65,12 +73,18 @@ def read_observation(resource_id: str, conn: Connection, caller: Caller) -> JSON
         raise FhirError(404, "not-found", f"Observation/{resource_id} is not known")
     patient, metric, effective = key
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM observation WHERE patient = %s AND metric = %s"
-        " AND effective = %s",
+        f"SELECT {_COLUMNS} FROM observation WHERE patient = %s AND metric = %s AND effective = %s",
         (patient, metric, effective),
     ).fetchone()
-    audit(conn, caller.name, "read", f"Observation/{resource_id}", None,
-          "success" if row else "not-found", [patient])
+    audit(
+        conn,
+        caller.name,
+        "read",
+        f"Observation/{resource_id}",
+        None,
+        "success" if row else "not-found",
+        [patient],
+    )
     if row is None:
         raise FhirError(404, "not-found", f"Observation/{resource_id} is not known")
     return _fhir(render_observation(Row(*row)))
@@ -85,15 +99,24 @@ def search_observations(request: Request, conn: Connection, caller: Caller) -> J
         audit(conn, caller.name, "search", "Observation", str(request.url.query), "invalid")
         raise FhirError(400, "invalid", str(exc)) from None
     where, args = _where(query)
-    (total,) = conn.execute(f"SELECT count(*) FROM observation WHERE {where}", args).fetchone() or (0,)
+    (total,) = conn.execute(f"SELECT count(*) FROM observation WHERE {where}", args).fetchone() or (
+        0,
+    )
     order = "DESC" if query.newest_first else "ASC"
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM observation WHERE {where}"
         f" ORDER BY effective {order}, metric LIMIT %s OFFSET %s",
         [*args, query.count, query.offset],
     ).fetchall()
-    audit(conn, caller.name, "search", "Observation", str(request.url.query), "success",
-          [query.patient])
+    audit(
+        conn,
+        caller.name,
+        "search",
+        "Observation",
+        str(request.url.query),
+        "success",
+        [query.patient],
+    )
     base = str(request.url).split("?", 1)[0]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
@@ -109,11 +132,13 @@ def search_observations(request: Request, conn: Connection, caller: Caller) -> J
         bundle["link"].append({"relation": "next", "url": f"{base}?{urlencode(kept)}"})
     for row in rows:
         resource = render_observation(Row(*row))
-        bundle["entry"].append({
-            "fullUrl": f"{base}/{resource['id']}",
-            "resource": resource,
-            "search": {"mode": "match"},
-        })
+        bundle["entry"].append(
+            {
+                "fullUrl": f"{base}/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "match"},
+            }
+        )
     return _fhir(bundle)
 
 

@@ -76,7 +76,9 @@ class IngestService:
             try:
                 return psycopg.connect(self.settings.database_url)
             except psycopg.OperationalError as exc:
-                log.warning("database unavailable (%s); retrying in %.1f s", _first_line(exc), delay)
+                log.warning(
+                    "database unavailable (%s); retrying in %.1f s", _first_line(exc), delay
+                )
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         return None
@@ -141,8 +143,12 @@ class IngestService:
                 continue
             topic_gateway = gateway_of(message.topic)
             if batch.gateway != topic_gateway:
-                bad.append((message, f"gateway: batch says {batch.gateway!r}, topic says "
-                                     f"{topic_gateway!r}"))
+                bad.append(
+                    (
+                        message,
+                        f"gateway: batch says {batch.gateway!r}, topic says {topic_gateway!r}",
+                    )
+                )
             else:
                 good.append(batch)
         delay = 0.5
@@ -192,4 +198,3 @@ class IngestService:
 
 def _first_line(exc: Any) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-

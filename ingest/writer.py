@@ -72,23 +72,29 @@ def store(conn: psycopg.Connection, batches: Sequence[Batch]) -> Stored:
             copy.set_types(_TYPES)
             for batch in fresh:
                 for i in range(len(batch)):
-                    copy.write_row((
-                        batch.patient[i],
-                        int(batch.metric[i]),
-                        int(batch.time[i]),
-                        float(batch.value[i]),
-                        int(batch.flags[i]),
-                        batch.device[i],
-                        batch.gateway,
-                        batch.seq,
-                    ))
+                    copy.write_row(
+                        (
+                            batch.patient[i],
+                            int(batch.metric[i]),
+                            int(batch.time[i]),
+                            float(batch.value[i]),
+                            int(batch.flags[i]),
+                            batch.device[i],
+                            batch.gateway,
+                            batch.seq,
+                        )
+                    )
         cur.execute(_INSERT)
         inserted = cur.rowcount
     return Stored(inserted, duplicates + staged - inserted)
 
 
 def dead_letter(
-    conn: psycopg.Connection, topic: str, gateway: str | None, payload: bytes, reason: str
+    conn: psycopg.Connection,
+    topic: str,
+    gateway: str | None,
+    payload: bytes | bytearray,
+    reason: str,
 ) -> None:
     conn.execute(
         "INSERT INTO dead_letter (topic, gateway, payload, reason) VALUES (%s, %s, %s, %s)",

@@ -17,7 +17,11 @@ def batch(
     flags: list[int] | None = None,
 ) -> Batch:
     """rows: (patient, metric name, time ms, value)."""
-    rows = rows if rows is not None else [("p0001", "heart_rate", T0, 72.0), ("p0001", "spo2", T0, 97.0)]
+    rows = (
+        rows
+        if rows is not None
+        else [("p0001", "heart_rate", T0, 72.0), ("p0001", "spo2", T0, 97.0)]
+    )
     n = len(rows)
     return Batch(
         gateway=gateway,

@@ -15,8 +15,16 @@ PROFILES = {
     "8867-4": ("http://hl7.org/fhir/StructureDefinition/heartrate", "/min", {"8867-4"}),
     "2708-6": ("http://hl7.org/fhir/StructureDefinition/oxygensat", "%", {"2708-6", "59408-5"}),
 }
-STATUSES = {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
-            "entered-in-error", "unknown"}
+STATUSES = {
+    "registered",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+}
 
 
 def check_vital_sign(resource: dict[str, Any]) -> None:

@@ -64,21 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the whole platform with simulated patients")
-    demo.add_argument("--patients", type=positive_int, default=10,
-                      help="simulated patients, each with a chest strap and an oximeter (10)")
-    demo.add_argument("--duration", type=duration, default=None,
-                      help="stop after this long (e.g. 30s, 5m) and print a summary")
+    demo.add_argument(
+        "--patients",
+        type=positive_int,
+        default=10,
+        help="simulated patients, each with a chest strap and an oximeter (10)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=duration,
+        default=None,
+        help="stop after this long (e.g. 30s, 5m) and print a summary",
+    )
     demo.add_argument("--api-port", type=port, default=8000, help="API port (8000)")
-    demo.add_argument("--ephemeral", action="store_true",
-                      help="keep data in a temporary folder, deleted on exit")
+    demo.add_argument(
+        "--ephemeral", action="store_true", help="keep data in a temporary folder, deleted on exit"
+    )
     demo.add_argument("--data-dir", default=".vigil", help="where data lives (.vigil)")
 
     gateway = sub.add_parser("gateway", help="run the Bluetooth gateway")
     source = gateway.add_mutually_exclusive_group(required=True)
-    source.add_argument("--simulate", type=positive_int, metavar="N",
-                        help="serve N simulated patients on a virtual Bluetooth link")
-    source.add_argument("--pair", type=pairing, action="append", metavar="ADDRESS=PATIENT",
-                        help="a real device and its patient (repeatable)")
+    source.add_argument(
+        "--simulate",
+        type=positive_int,
+        metavar="N",
+        help="serve N simulated patients on a virtual Bluetooth link",
+    )
+    source.add_argument(
+        "--pair",
+        type=pairing,
+        action="append",
+        metavar="ADDRESS=PATIENT",
+        help="a real device and its patient (repeatable)",
+    )
 
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL)")
     api = sub.add_parser("api", help="run the HTTP API (FHIR)")

@@ -30,8 +30,8 @@ from vigil.api.tokens import create_client
 from vigil.embedded.broker import PrivateBroker, start_broker
 from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
 from vigil.embedded.processes import spawn, stop, vigil_command, wait_for_port
-from vigil.settings import Settings
 from vigil.mqtt import Watcher
+from vigil.settings import Settings
 from vigil.wire.topics import Topics, service_status
 
 GATEWAY_ID = "demo-gw"
@@ -70,17 +70,18 @@ class Demo:
                 "VIGIL_LOG_LEVEL": "WARNING",
             }
             logs = data / "logs"
-            self._watch_status(mqtt_url)
+            status = self._watch_status(mqtt_url)
             self.processes["ingest"] = spawn(vigil_command("ingest"), env, logs / "ingest.log")
             # Readings published before ingest's session exists would have no subscriber.
-            if not self.status.wait_for(service_status(INGEST_ID), "state", "online", 30):
+            if not status.wait_for(service_status(INGEST_ID), "state", "online", 30):
                 raise RuntimeError(f"ingest did not come online; see {logs / 'ingest.log'}")
             self.processes["api"] = spawn(
                 vigil_command("api", "--port", str(self.args.api_port)), env, logs / "api.log"
             )
             self.processes["gateway"] = spawn(
                 vigil_command("gateway", "--simulate", str(self.args.patients)),
-                env, logs / "gateway.log",
+                env,
+                logs / "gateway.log",
             )
             if not wait_for_port(self.args.api_port, 30, self.processes["api"]):
                 raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
@@ -119,7 +120,7 @@ class Demo:
             print(f"started {self._broker.kind} broker at {mqtt_url}", flush=True)
         return database_url, mqtt_url
 
-    def _watch_status(self, mqtt_url: str) -> None:
+    def _watch_status(self, mqtt_url: str) -> Watcher:
         """Follow the gateway's and ingest's retained status topics."""
         settings = self.settings.model_copy(update={"mqtt_url": mqtt_url})
         self.status = Watcher(
@@ -127,16 +128,23 @@ class Demo:
             [self.gateway_topic, service_status(INGEST_ID)],
             f"demo-monitor-{time.time_ns()}",
         )
+        return self.status
 
     def _announce(self, token: str, data: Path) -> None:
         base = f"http://127.0.0.1:{self.args.api_port}"
         print(f"Vigil demo: {self.args.patients} simulated patients, data in {data}")
         print(f"API:   {base}/fhir/metadata")
         print(f"Token: {token}")
-        print(f"Try:   curl -H 'Authorization: Bearer {token}' "
-              f"'{base}/fhir/Observation?subject=Patient/p0001&_count=5'")
-        print("Ctrl-C stops everything." if self.args.duration is None
-              else f"Running for {self.args.duration:.0f} s.", flush=True)
+        print(
+            f"Try:   curl -H 'Authorization: Bearer {token}' "
+            f"'{base}/fhir/Observation?subject=Patient/p0001&_count=5'"
+        )
+        print(
+            "Ctrl-C stops everything."
+            if self.args.duration is None
+            else f"Running for {self.args.duration:.0f} s.",
+            flush=True,
+        )
 
     # -- running --------------------------------------------------------------------------
 
@@ -158,9 +166,12 @@ class Demo:
                 rate = (stats.readings_stored - last_stored) / max(now - last_time, 1e-6)
                 last_stored, last_time = stats.readings_stored, now
                 lag = _lag_s(stats.newest_measurement)
-                print(f"patients {self.args.patients} | readings/s {rate:7.1f} | "
-                      f"stored {stats.readings_stored} | lag {lag} | "
-                      f"outbox {self._gateway_status().get('outbox_depth', '?')}", flush=True)
+                print(
+                    f"patients {self.args.patients} | readings/s {rate:7.1f} | "
+                    f"stored {stats.readings_stored} | lag {lag} | "
+                    f"outbox {self._gateway_status().get('outbox_depth', '?')}",
+                    flush=True,
+                )
                 if deadline is not None and time.monotonic() >= deadline:
                     break
 
@@ -173,7 +184,9 @@ class Demo:
         with psycopg.connect(database_url, autocommit=True) as conn:
             deadline = time.monotonic() + 20
             stats = ingest_stats(conn, started)
-            while stats.readings_stored + stats.duplicates < published and time.monotonic() < deadline:
+            while (
+                stats.readings_stored + stats.duplicates < published and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
                 stats = ingest_stats(conn, started)
         return {
@@ -210,9 +223,11 @@ class Demo:
 
     @staticmethod
     def _print_summary(summary: dict[str, Any]) -> None:
-        print(f"published {summary['readings_published']} readings, "
-              f"stored {summary['readings_stored']}, duplicates {summary['duplicates']}, "
-              f"dead letters {summary['dead_letters']}")
+        print(
+            f"published {summary['readings_published']} readings, "
+            f"stored {summary['readings_stored']}, duplicates {summary['duplicates']}, "
+            f"dead letters {summary['dead_letters']}"
+        )
         print(json.dumps(summary), flush=True)
 
 

@@ -86,7 +86,9 @@ def connect(
     Later disconnects are retried by paho's loop on its own.
     """
     if not settings.mqtt_url:
-        raise MqttUnavailable("no broker configured: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+        raise MqttUnavailable(
+            "no broker configured: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)"
+        )
     endpoint = Endpoint.parse(settings.mqtt_url)
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(settings, endpoint, client_id, protocol, persistent, manual_ack, will)
@@ -114,7 +116,11 @@ def _client(
     manual_ack: bool,
     will: Will | None,
 ) -> mqtt.Client:
-    kwargs: dict[str, Any] = {"client_id": client_id, "protocol": protocol, "manual_ack": manual_ack}
+    kwargs: dict[str, Any] = {
+        "client_id": client_id,
+        "protocol": protocol,
+        "manual_ack": manual_ack,
+    }
     if protocol == mqtt.MQTTv311:
         kwargs["clean_session"] = not persistent
     client = mqtt.Client(CallbackAPIVersion.VERSION2, **kwargs)
@@ -178,7 +184,9 @@ def _handshake(
     client.loop_start()
     if not done.wait(timeout):
         client.loop_stop()
-        raise MqttUnavailable(f"the MQTT broker at {endpoint} did not answer within {timeout:.0f} s")
+        raise MqttUnavailable(
+            f"the MQTT broker at {endpoint} did not answer within {timeout:.0f} s"
+        )
     client.on_connect = None
     client.on_disconnect = None
     return outcome[0]

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     )
     ingest_share_group: str = Field(
         default="ingest",
-        description="MQTT v5 shared-subscription group; ingest processes in one group split the load",
+        description="MQTT v5 shared-subscription group: ingest processes in one group "
+        "split the load",
     )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
     api_port: int = Field(default=8000, description="Port the API listens on")

@@ -62,8 +62,9 @@ def _category(metric: Metric) -> list[dict[str, Any]]:
         code, display = "procedure", "Procedure"
     else:
         return []
-    return [{"coding": [{"system": CATEGORY_SYSTEM, "code": code, "display": display}],
-             "text": display}]
+    return [
+        {"coding": [{"system": CATEGORY_SYSTEM, "code": code, "display": display}], "text": display}
+    ]
 
 
 def render_observation(row: Row) -> dict[str, Any]:

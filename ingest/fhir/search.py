@@ -46,8 +46,10 @@ def parse_observation_search(params: list[tuple[str, str]]) -> ObservationQuery:
     query = ObservationQuery(patient="")
     for name, value in params:
         if name not in KNOWN:
-            raise SearchError(f"search parameter '{name}' is not supported for Observation "
-                              f"(supported: {', '.join(sorted(KNOWN))})")
+            raise SearchError(
+                f"search parameter '{name}' is not supported for Observation "
+                f"(supported: {', '.join(sorted(KNOWN))})"
+            )
         if name in ("subject", "patient"):
             match = _PATIENT.match(value)
             if match is None:
@@ -69,8 +71,10 @@ def parse_observation_search(params: list[tuple[str, str]]) -> ObservationQuery:
                 raise SearchError(f"_sort: only 'date' or '-date', got {value!r}")
             query.newest_first = value == "-date"
     if patient is None:
-        raise SearchError("subject: required (e.g. subject=Patient/p0001); "
-                          "searches across all patients are not offered")
+        raise SearchError(
+            "subject: required (e.g. subject=Patient/p0001); "
+            "searches across all patients are not offered"
+        )
     query.patient = patient
     query.metrics = sorted(metrics) if metrics is not None else None
     return query
@@ -115,8 +119,12 @@ def _range(text: str) -> tuple[datetime, datetime]:
     """The interval [low, high) a FHIR date or dateTime of some precision stands for."""
     if _DATE.match(text):
         parts = [int(p) for p in text.split("-")]
-        low = datetime(parts[0], parts[1] if len(parts) > 1 else 1,
-                       parts[2] if len(parts) > 2 else 1, tzinfo=UTC)
+        low = datetime(
+            parts[0],
+            parts[1] if len(parts) > 1 else 1,
+            parts[2] if len(parts) > 2 else 1,
+            tzinfo=UTC,
+        )
         if len(parts) == 3:
             return low, low + timedelta(days=1)
         if len(parts) == 2:

@@ -193,7 +193,9 @@ class _Client(BaseBleakClient):
             bleak_service = BleakGATTService(service, service.handle, _uuid(service.uuid))
             collection.add_service(bleak_service)
             for characteristic in await peer.discover_characteristics(service=service):
-                properties = [n for bit, n in _PROPERTY_NAMES.items() if characteristic.properties & bit]
+                properties = [
+                    n for bit, n in _PROPERTY_NAMES.items() if characteristic.properties & bit
+                ]
                 collection.add_characteristic(
                     BleakGATTCharacteristic(
                         characteristic,

@@ -56,10 +56,16 @@ class Ward:
             physiology = Physiology.seeded(self.seed * 100_003 + i)
             self._physiologies.append(physiology)
             strap = HeartRateStrap(
-                self._radio, f"C1:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}", f"HRM {patient}", physiology
+                self._radio,
+                f"C1:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
+                f"HRM {patient}",
+                physiology,
             )
             oximeter = PulseOximeter(
-                self._radio, f"C2:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}", f"PLX {patient}", physiology
+                self._radio,
+                f"C2:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
+                f"PLX {patient}",
+                physiology,
             )
             for wearable in (strap, oximeter):
                 self.wearables.append(wearable)

@@ -45,10 +45,9 @@ class Wearable(abc.ABC):
         self.name = name
         self.physiology = physiology
         self.battery = 100.0
+        self._battery_reported = 100
         self.device: Device = radio.device(address, name)
-        self.measurement = gatt.Characteristic(
-            self.measurement_uuid, _NOTIFY, _READABLE, b""
-        )
+        self.measurement = gatt.Characteristic(self.measurement_uuid, _NOTIFY, _READABLE, b"")
         self.battery_level = gatt.Characteristic(
             "2A19", _READ | _NOTIFY, _READABLE, encode_battery_level(100)
         )
@@ -111,9 +110,10 @@ class Wearable(abc.ABC):
             await self.device.notify_subscribers(self.measurement, self._payload)
         self.battery = max(0.0, self.battery - dt_s / 360.0)  # ~10 hours per charge
         level = round(self.battery)
-        if level != self.battery_level.value[0] and self.subscribed(self.battery_level):
+        if level != self._battery_reported and self.subscribed(self.battery_level):
+            self._battery_reported = level
             self.battery_level.value = encode_battery_level(level)
-            await self.device.notify_subscribers(self.battery_level, self.battery_level.value)
+            await self.device.notify_subscribers(self.battery_level, encode_battery_level(level))
             sent["battery"] = [float(level)]
         return sent
 

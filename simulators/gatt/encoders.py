@@ -21,7 +21,7 @@ def encode_sfloat(value: float, exponent: int = -1) -> int:
     if not -8 <= exponent <= 7:
         raise ValueError(f"SFLOAT exponent {exponent} outside -8..7")
     mantissa = round(value / 10.0**exponent)
-    if not -2046 <= mantissa <= 2045:  # +-2047 and +-2048 are the special values
+    if not -2045 <= mantissa <= 2045:  # 0x7FE-0x802 are the special values
         return SFLOAT_NRES
     return ((exponent & 0x0F) << 12) | (mantissa & 0x0FFF)
 

@@ -79,7 +79,9 @@ class GatewayThread:
         async def begin() -> None:
             central = await self.ward.start()
             scanner, client = central.backends()
-            self.service = GatewayService(self.settings, self.ward.pairings, Backends(scanner, client))
+            self.service = GatewayService(
+                self.settings, self.ward.pairings, Backends(scanner, client)
+            )
             self._stop = asyncio.Event()
 
         self._call(begin)

@@ -75,7 +75,9 @@ def test_every_reading_is_stored_exactly_once_across_an_ingest_crash(
         assert result[key] == pytest.approx(values), key  # same values, same order, once each
     battery = {k: v for k, v in result.items() if k[1] == "battery"}
     # each patient's strap and oximeter report their battery when connected
-    assert {k: len(v) for k, v in battery.items()} == {(f"p000{i}", "battery"): 2 for i in (1, 2, 3)}
+    assert {k: len(v) for k, v in battery.items()} == {
+        (f"p000{i}", "battery"): 2 for i in (1, 2, 3)
+    }
     assert sum(len(v) for v in result.values()) == counters.published
 
 
@@ -97,11 +99,15 @@ def test_duplicate_and_malformed_batches(settings: Settings, tmp_path: Path) -> 
     second = encode_batch(batch("gw-x", seq=1, rows=[("p0009", "spo2", T0 + 1000, 93.0)]))
     wrong_gateway = encode_batch(batch("gw-y", seq=2, rows=[("p0009", "spo2", T0 + 2000, 94.0)]))
     try:
-        publish(settings, topic, [first, first, b'{"v": 1, "gateway": "gw-x"', wrong_gateway, second])
+        publish(
+            settings, topic, [first, first, b'{"v": 1, "gateway": "gw-x"', wrong_gateway, second]
+        )
         url = settings.database_url or ""
         assert wait_for(lambda: len(stored_rows(url)) == 3, 20)
         with psycopg.connect(url) as conn:
-            letters = conn.execute("SELECT topic, payload, reason FROM dead_letter ORDER BY id").fetchall()
+            letters = conn.execute(
+                "SELECT topic, payload, reason FROM dead_letter ORDER BY id"
+            ).fetchall()
             (deliveries,) = conn.execute(
                 "SELECT deliveries FROM ingest_batch WHERE gateway = 'gw-x' AND seq = 0"
             ).fetchone()  # type: ignore[misc]
@@ -109,16 +115,21 @@ def test_duplicate_and_malformed_batches(settings: Settings, tmp_path: Path) -> 
         assert ingest.stop() == 0
     assert stored_rows(url) == [("p0001", 1, 72.0), ("p0001", 2, 97.0), ("p0009", 2, 93.0)]
     assert deliveries == 2
-    assert [(t, p) for t, p, _ in letters] == [(topic, b'{"v": 1, "gateway": "gw-x"'),
-                                               (topic, wrong_gateway)]
+    assert [(t, p) for t, p, _ in letters] == [
+        (topic, b'{"v": 1, "gateway": "gw-x"'),
+        (topic, wrong_gateway),
+    ]
     assert letters[0][2].startswith("payload: not JSON")
     assert "gateway" in letters[1][2]
 
 
 def test_gateway_status_is_retained_with_counts(settings: Settings) -> None:
     gateway = GatewayThread(settings, patients=1)
-    watcher = vigil_mqtt.Watcher(settings, [Topics(settings.gateway_id).status,
-                                            Topics(settings.gateway_id).devices], "watch-status")
+    watcher = vigil_mqtt.Watcher(
+        settings,
+        [Topics(settings.gateway_id).status, Topics(settings.gateway_id).devices],
+        "watch-status",
+    )
     gateway.start()
     try:
         assert watcher.wait_for(Topics(settings.gateway_id).status, "state", "online", 15)

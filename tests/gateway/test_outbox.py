@@ -6,7 +6,10 @@ from vigil.wire.batch import decode_batch
 
 
 def readings(n: int, start: int = 0) -> list[Reading]:
-    return [Reading("C1:00:00:00:00:01", "p0001", 1, 1000 + i, 60.0 + i, 0) for i in range(start, start + n)]
+    return [
+        Reading("C1:00:00:00:00:01", "p0001", 1, 1000 + i, 60.0 + i, 0)
+        for i in range(start, start + n)
+    ]
 
 
 def test_seal_numbers_batches_and_keeps_order(tmp_path: Path) -> None:

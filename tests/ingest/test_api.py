@@ -36,14 +36,16 @@ def api(database_url: str) -> Iterator[tuple[TestClient, dict[str, str], str]]:
 
 def audit_rows(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT actor, action, resource, outcome, patients FROM audit_event"
-                            " ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT actor, action, resource, outcome, patients FROM audit_event ORDER BY id"
+        ).fetchall()
 
 
 def test_search_returns_valid_vital_signs_matching_the_rows(api) -> None:  # type: ignore[no-untyped-def]
     client, auth, url = api
-    response = client.get("/fhir/Observation?subject=Patient/p0001&code=http://loinc.org|8867-4",
-                          headers=auth)
+    response = client.get(
+        "/fhir/Observation?subject=Patient/p0001&code=http://loinc.org|8867-4", headers=auth
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = response.json()
@@ -64,8 +66,12 @@ def test_spo2_carries_both_loinc_codes_and_quality(api) -> None:  # type: ignore
     (entry,) = bundle["entry"]
     resource = entry["resource"]
     check_vital_sign(resource)
-    assert resource["valueQuantity"] == {"value": 97.0, "unit": "%",
-                                         "system": "http://unitsofmeasure.org", "code": "%"}
+    assert resource["valueQuantity"] == {
+        "value": 97.0,
+        "unit": "%",
+        "system": "http://unitsofmeasure.org",
+        "code": "%",
+    }
     assert resource["status"] == "preliminary"  # flag 2: early estimate
     assert resource["effectiveDateTime"] == "2025-11-24T16:00:00.000Z"
 

@@ -15,8 +15,9 @@ def test_rows_land_with_millisecond_times(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         result = writer.store(conn, [batch(rows=[("p0001", "spo2", T0 + 123, 91.5)], flags=[4])])
         conn.commit()
-        row = conn.execute("SELECT patient, metric, effective, value, flags, gateway, seq"
-                           " FROM observation").fetchone()
+        row = conn.execute(
+            "SELECT patient, metric, effective, value, flags, gateway, seq FROM observation"
+        ).fetchone()
     assert result == writer.Stored(1, 0)
     assert row == ("p0001", 2, EPOCH + timedelta(milliseconds=T0 + 123), 91.5, 4, "gw-1", 0)
 
@@ -40,8 +41,18 @@ def test_a_redelivered_batch_changes_nothing(database_url: str) -> None:
 def test_overlapping_rows_from_a_new_seq_are_not_doubled(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         writer.store(conn, [batch(seq=0)])
-        result = writer.store(conn, [batch(seq=1, rows=[("p0001", "heart_rate", T0, 72.0),
-                                                        ("p0001", "heart_rate", T0 + 1000, 73.0)])])
+        result = writer.store(
+            conn,
+            [
+                batch(
+                    seq=1,
+                    rows=[
+                        ("p0001", "heart_rate", T0, 72.0),
+                        ("p0001", "heart_rate", T0 + 1000, 73.0),
+                    ],
+                )
+            ],
+        )
         conn.commit()
     assert result == writer.Stored(1, 1)
 

@@ -29,7 +29,9 @@ def test_scanner_filters_by_service_uuid() -> None:
         _, _, central = await world()
         scanner_backend, _ = central.backends()
         found = await BleakScanner.discover(
-            timeout=1.0, service_uuids=[uuids.HEART_RATE_SERVICE], backend=scanner_backend,
+            timeout=1.0,
+            service_uuids=[uuids.HEART_RATE_SERVICE],
+            backend=scanner_backend,
             return_adv=True,
         )
         return {d.address: a.service_uuids for d, a in found.values()}
@@ -48,8 +50,9 @@ def test_client_reads_subscribes_and_sees_a_peripheral_disconnect() -> None:
         )
         assert device is not None
         dropped = asyncio.Event()
-        client = BleakClient(device, disconnected_callback=lambda _c: dropped.set(),
-                             backend=client_backend)
+        client = BleakClient(
+            device, disconnected_callback=lambda _c: dropped.set(), backend=client_backend
+        )
         await client.connect()
         battery = parse_battery_level(bytes(await client.read_gatt_char(uuids.BATTERY_LEVEL)))
         beats: list[int] = []

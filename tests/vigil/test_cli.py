@@ -16,11 +16,16 @@ import pytest
 from vigil.embedded.processes import free_port
 
 
-def vigil(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def vigil(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     return subprocess.run(
-        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True,
-        env={**clean, **(env or {})}, timeout=timeout,
+        [sys.executable, "-m", "vigil", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=timeout,
     )
 
 
@@ -70,8 +75,18 @@ def leftovers(marker: str) -> list[str]:
 @pytest.mark.slow
 def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     port = free_port()
-    result = vigil("demo", "--patients", "2", "--duration", "8s", "--api-port", str(port),
-                   "--data-dir", str(tmp_path / "data"), timeout=180)
+    result = vigil(
+        "demo",
+        "--patients",
+        "2",
+        "--duration",
+        "8s",
+        "--api-port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "data"),
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["readings_published"] > 20
@@ -87,9 +102,21 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
 def test_ctrl_c_stops_everything_cleanly(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "vigil", "demo", "--patients", "1", "--ephemeral",
-         "--api-port", str(free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean,
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "demo",
+            "--patients",
+            "1",
+            "--ephemeral",
+            "--api-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean,
     )
     assert demo.stdout is not None
     lines = []
@@ -107,6 +134,9 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path: Path) -> None:
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["readings_stored"] == summary["readings_published"] > 0
     assert "Traceback" not in err
-    alive = [pid for pid in children if psutil.pid_exists(pid)
-             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        pid
+        for pid in children
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert alive == []

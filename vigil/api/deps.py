@@ -43,9 +43,13 @@ def principal(request: Request, conn: Connection) -> Principal:
     who = authenticate(conn, token.strip()) if scheme.lower() == "bearer" and token else None
     if who is None:
         audit(conn, "anonymous", "access", request.url.path, str(request.url.query), "denied")
-        raise FhirError(401, "login", "a valid bearer token is required "
-                                      "(Authorization: Bearer vgl_...; create one with "
-                                      "`vigil token create NAME`)")
+        raise FhirError(
+            401,
+            "login",
+            "a valid bearer token is required "
+            "(Authorization: Bearer vgl_...; create one with "
+            "`vigil token create NAME`)",
+        )
     return who
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -10,10 +11,14 @@ import sys
 async def serve(port: int) -> None:
     from amqtt.broker import Broker
 
-    broker = Broker({
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    })
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
     await broker.start()
     try:
         await asyncio.Event().wait()
@@ -23,7 +28,5 @@ async def serve(port: int) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(int(sys.argv[1])))
-    except KeyboardInterrupt:
-        pass

@@ -73,7 +73,7 @@ def encode_batch(batch: Batch) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode_batch(payload: bytes) -> Batch:
+def decode_batch(payload: bytes | bytearray) -> Batch:
     try:
         doc = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError as exc:

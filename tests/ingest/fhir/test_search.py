@@ -22,9 +22,9 @@ def test_subject_and_code() -> None:
 def test_code_forms() -> None:
     assert q(subject="p1", code="8867-4").metrics == sorted([HEART_RATE.id, PULSE_RATE.id])
     assert q(subject="p1", code="urn:iso:std:iso:11073:10101|149530").metrics == [PULSE_RATE.id]
-    assert q(subject="p1", code="http://loinc.org|2708-6,http://loinc.org|8867-4").metrics == sorted(
-        [HEART_RATE.id, SPO2.id, PULSE_RATE.id]
-    )
+    assert q(
+        subject="p1", code="http://loinc.org|2708-6,http://loinc.org|8867-4"
+    ).metrics == sorted([HEART_RATE.id, SPO2.id, PULSE_RATE.id])
     assert q(subject="p1", code="http://loinc.org|0000-0").metrics == []
 
 

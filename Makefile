@@ -1,0 +1,39 @@
+# The two commands: `make demo` and `make test`. Both create .venv on first use.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint check-python clean
+
+demo: $(VENV)/.installed
+	$(BIN)/vigil demo
+
+test: $(VENV)/.installed-dev lint
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+check-python:
+	@test -n "$(PYTHON)" || { echo "Vigil needs Python 3.11 or newer (python3 --version)"; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+		echo "Python's venv module is missing; on Debian/Ubuntu: sudo apt install python3-venv"; exit 1; }
+
+$(BIN)/python: | check-python
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf $(VENV) .vigil .pytest_cache .mypy_cache .ruff_cache
