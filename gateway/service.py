@@ -81,6 +81,7 @@ class GatewayService:
         self._handed_up_to = -1  # highest seq given to the publisher this run
         self._tasks: list[asyncio.Task[None]] = []
         self._session_tasks: dict[str, asyncio.Task[None]] = {}
+        self._connect_slot = asyncio.Semaphore(1)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -215,7 +216,12 @@ class GatewayService:
     def _start_session(self, device: BLEDevice) -> None:
         address = device.address.upper()
         session = DeviceSession(
-            device, self.pairings[address], self._store, self.clock, self.backends.client
+            device,
+            self.pairings[address],
+            self._store,
+            self.clock,
+            self.backends.client,
+            connect_slot=self._connect_slot,
         )
         self.sessions[address] = session
         self._session_tasks[address] = asyncio.create_task(session.run(), name=f"session {address}")

@@ -71,6 +71,7 @@ class DeviceSession:
         clock: Clock,
         client_backend: type[BaseBleakClient] | None = None,
         connect_timeout_s: float = 10.0,
+        connect_slot: asyncio.Semaphore | None = None,
     ) -> None:
         self.device = device
         self.state = DeviceState(device.address, patient)
@@ -79,6 +80,7 @@ class DeviceSession:
         self._backend = client_backend
         self._connect_timeout = connect_timeout_s
         self._client: BleakClient | None = None
+        self._connect_slot = connect_slot or asyncio.Semaphore(1)
 
     async def run(self) -> None:
         """Keep the device connected until cancelled, backing off between failures."""
@@ -95,6 +97,11 @@ class DeviceSession:
                     failures += 1
                     self.state.last_error = str(exc) or type(exc).__name__
                     log.warning("device %s: %s", self.state.address, self.state.last_error)
+                except Exception as exc:
+                    # A backend bug must not end this device's monitoring for good.
+                    failures += 1
+                    self.state.last_error = f"unexpected {type(exc).__name__}: {exc}"
+                    log.exception("device %s: unexpected error", self.state.address)
                 self.state.state = "disconnected"
                 await asyncio.sleep(backoff_s(failures))
         finally:
@@ -108,7 +115,11 @@ class DeviceSession:
             timeout=self._connect_timeout,
             backend=self._backend,
         )
-        await client.connect(timeout=self._connect_timeout)
+        # One connection attempt at a time per adapter: controllers (BlueZ's included)
+        # handle a single pending LE connection, and the timeout should measure the
+        # attempt, not the queue in front of it.
+        async with self._connect_slot:
+            await client.connect(timeout=self._connect_timeout)
         self._client = client
         services = client.services
         hrm = services.get_characteristic(uuids.HEART_RATE_MEASUREMENT)

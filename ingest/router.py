@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 import vigil
-from ingest.fhir.observation import Row, parse_observation_id, render_observation
+from ingest.fhir.observation import Row, device_tag, parse_observation_id, render_observation
 from ingest.fhir.search import KNOWN, ObservationQuery, SearchError, parse_observation_search
 from vigil.api.deps import Caller, Connection, FhirError, audit
 
@@ -71,11 +71,11 @@ def read_observation(resource_id: str, conn: Connection, caller: Caller) -> JSON
     if key is None:
         audit(conn, caller.name, "read", f"Observation/{resource_id}", None, "not-found")
         raise FhirError(404, "not-found", f"Observation/{resource_id} is not known")
-    patient, metric, effective = key
-    row = conn.execute(
+    rows = conn.execute(
         f"SELECT {_COLUMNS} FROM observation WHERE patient = %s AND metric = %s AND effective = %s",
-        (patient, metric, effective),
-    ).fetchone()
+        (key.patient, key.metric, key.effective),
+    ).fetchall()
+    row = next((r for r in (Row(*r) for r in rows) if device_tag(r.device) == key.device_tag), None)
     audit(
         conn,
         caller.name,
@@ -83,11 +83,11 @@ def read_observation(resource_id: str, conn: Connection, caller: Caller) -> JSON
         f"Observation/{resource_id}",
         None,
         "success" if row else "not-found",
-        [patient],
+        [key.patient],
     )
     if row is None:
         raise FhirError(404, "not-found", f"Observation/{resource_id} is not known")
-    return _fhir(render_observation(Row(*row)))
+    return _fhir(render_observation(row))
 
 
 @router.get("/Observation")

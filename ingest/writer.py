@@ -3,8 +3,8 @@ rows already stored. Both steps run inside the caller's transaction.
 
 A batch is recognized by ``(gateway, seq)``: a redelivered batch only bumps its delivery
 count and never reaches the observation table. Rows are also unique on
-``(patient, metric, effective)``, so even a batch re-sealed under a new ``seq`` cannot
-double a reading.
+``(patient, metric, effective, device)``, so even a batch re-sealed under a new ``seq``
+cannot double a reading.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ INSERT INTO observation (patient, metric, effective, value, flags, device, gatew
 SELECT patient, metric, timestamptz 'epoch' + effective_ms * interval '1 millisecond',
        value, flags, device, gateway, seq
 FROM staging_observation
-ON CONFLICT (patient, metric, effective) DO NOTHING
+ON CONFLICT (patient, metric, effective, device) DO NOTHING
 """
 
 

@@ -1,12 +1,15 @@
 """Rendering an observation row as a FHIR R4 Observation (vital-signs profiles).
 
 Rows are compact; the resource is built on read from the metric catalogue. The id is
-derived from the row's unique key, ``{patient}.{metric id}.{epoch ms}``, so it is stable
-across re-ingestion and a read by id is a primary-key lookup.
+derived from the row's unique key, ``{patient}.{metric id}.{epoch ms}.{device tag}``, so it
+is stable across re-ingestion and a read by id is a primary-key range lookup. The device
+tag is 8 hex digits of a hash of the device id: device ids may be MAC addresses or, on
+macOS, 36-character UUIDs, and FHIR ids are limited to 64 characters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,9 @@ from vigil.wire.quality import Quality
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 QUALITY_EXTENSION = "https://vigil-rpm.org/fhir/StructureDefinition/reading-quality"
 BLUETOOTH_ADDRESS_SYSTEM = "https://vigil-rpm.org/fhir/sid/bluetooth-address"
-_ID = re.compile(r"^(?P<patient>[A-Za-z0-9\-.]+)\.(?P<metric>\d+)\.(?P<ms>\d{1,16})$")
+_ID = re.compile(
+    r"^(?P<patient>[A-Za-z0-9\-.]+)\.(?P<metric>\d+)\.(?P<ms>\d{1,16})\.(?P<tag>[0-9a-f]{8})$"
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -37,17 +42,28 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-def observation_id(patient: str, metric: int, effective: datetime) -> str:
-    return f"{patient}.{metric}.{epoch_ms(effective)}"
+def device_tag(device: str) -> str:
+    return hashlib.blake2s(device.encode(), digest_size=4).hexdigest()
 
 
-def parse_observation_id(resource_id: str) -> tuple[str, int, datetime] | None:
-    """(patient, metric id, effective) of an id made by :func:`observation_id`."""
+def observation_id(row: Row) -> str:
+    return f"{row.patient}.{row.metric}.{epoch_ms(row.effective)}.{device_tag(row.device)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationKey:
+    patient: str
+    metric: int
+    effective: datetime
+    device_tag: str
+
+
+def parse_observation_id(resource_id: str) -> ObservationKey | None:
     match = _ID.match(resource_id)
     if match is None or int(match["metric"]) not in BY_ID:
         return None
     effective = _EPOCH + timedelta(milliseconds=int(match["ms"]))
-    return match["patient"], int(match["metric"]), effective
+    return ObservationKey(match["patient"], int(match["metric"]), effective, match["tag"])
 
 
 def instant(moment: datetime) -> str:
@@ -72,7 +88,7 @@ def render_observation(row: Row) -> dict[str, Any]:
     quality = Quality(row.flags & Quality.all_bits())
     resource: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": observation_id(row.patient, row.metric, row.effective),
+        "id": observation_id(row),
         "meta": {"profile": [metric.profile]} if metric.profile else {},
         "status": "preliminary" if Quality.EARLY_ESTIMATE in quality else "final",
         "category": _category(metric),

@@ -1,4 +1,6 @@
--- Compact observation rows; FHIR resources are rendered from them on read.
+-- Compact observation rows; FHIR resources are rendered from them on read. A reading is
+-- identified by who, what, when and which device: two devices of one patient may report
+-- the same metric in the same millisecond (battery levels do), and neither may be lost.
 CREATE TABLE observation (
     patient   text             NOT NULL,
     metric    smallint         NOT NULL,
@@ -9,7 +11,7 @@ CREATE TABLE observation (
     gateway   text             NOT NULL,
     seq       bigint           NOT NULL,
     received  timestamptz      NOT NULL DEFAULT now(),
-    PRIMARY KEY (patient, metric, effective)
+    PRIMARY KEY (patient, metric, effective, device)
 );
 -- Accounting per batch: which stored rows came from which delivery.
 CREATE INDEX observation_batch ON observation (gateway, seq);

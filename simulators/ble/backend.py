@@ -9,8 +9,9 @@ service discovery, CCCD writes and notifications, disconnect events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -21,9 +22,9 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bleak.uuids import normalize_uuid_str
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Device, Peer
-from bumble.hci import Address
+from bumble.hci import Address, HCI_Error
 
 from simulators.ble.radio import VirtualRadio
 
@@ -41,6 +42,15 @@ _PROPERTY_NAMES = {
 }
 
 
+@contextlib.contextmanager
+def _as_bleak_errors(what: str) -> Iterator[None]:
+    """bleak callers catch BleakError; bumble raises its own protocol errors."""
+    try:
+        yield
+    except BaseBumbleError as exc:
+        raise BleakError(f"{what}: {exc}") from exc
+
+
 def _uuid(uuid: UUID) -> str:
     return normalize_uuid_str(uuid.to_hex_str("-"))
 
@@ -50,6 +60,7 @@ class BumbleCentral:
 
     def __init__(self, radio: VirtualRadio, address: str = "F0:00:00:00:00:01") -> None:
         self.device: Device = radio.device(address, "vigil-gateway")
+        self._controller = radio.controllers[address]
         self.addresses: dict[str, Address] = {}
         """Addresses seen in advertisements, with their type, by their string form."""
         self._connect_lock = asyncio.Lock()
@@ -89,9 +100,15 @@ class BumbleCentral:
         async with self._connect_lock:
             peer = self.addresses.get(address) or Address(address, Address.RANDOM_DEVICE_ADDRESS)
             try:
-                return await asyncio.wait_for(self.device.connect(peer, timeout=timeout), timeout)
-            except TimeoutError:
-                await self.device.cancel_connection()
+                return await asyncio.wait_for(self.device.connect(peer, timeout=None), timeout)
+            except HCI_Error as exc:
+                self._controller.pending_le_connection = None
+                raise BleakError(f"connection to {address} failed: {exc}") from exc
+            except BaseException:
+                # bumble's virtual controller accepts LE Create Connection Cancel but keeps
+                # the attempt pending (a real one reports 'connection cancelled'), which
+                # would refuse every later connection: clear it, as the cancel would.
+                self._controller.pending_le_connection = None
                 raise
 
 
@@ -183,7 +200,8 @@ class _Client(BaseBleakClient):
         self._closing = False
         connection.on("disconnection", self._on_disconnection)
         self._peer = Peer(connection)
-        self.services = await self._discover(self._peer)
+        with _as_bleak_errors(f"service discovery on {self.address}"):
+            self.services = await self._discover(self._peer)
         if pair:
             await self.pair()
 
@@ -221,7 +239,8 @@ class _Client(BaseBleakClient):
         self._connection = None
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        await self._require_connection().pair()
+        with _as_bleak_errors(f"pairing with {self.address}"):
+            await self._require_connection().pair()
 
     async def unpair(self) -> None:
         keystore = self.central.device.keystore
@@ -241,20 +260,24 @@ class _Client(BaseBleakClient):
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, **kwargs: Any
     ) -> bytearray:
-        return bytearray(await self._require_peer().read_value(characteristic.obj))
+        with _as_bleak_errors(f"read {characteristic.uuid}"):
+            return bytearray(await self._require_peer().read_value(characteristic.obj))
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, **kwargs: Any
     ) -> bytearray:
-        return bytearray(await self._require_peer().read_value(descriptor.handle))
+        with _as_bleak_errors(f"read descriptor {descriptor.handle}"):
+            return bytearray(await self._require_peer().read_value(descriptor.handle))
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
     ) -> None:
-        await self._require_peer().write_value(characteristic.obj, bytes(data), response)
+        with _as_bleak_errors(f"write {characteristic.uuid}"):
+            await self._require_peer().write_value(characteristic.obj, bytes(data), response)
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
-        await self._require_peer().write_value(descriptor.handle, bytes(data), True)
+        with _as_bleak_errors(f"write descriptor {descriptor.handle}"):
+            await self._require_peer().write_value(descriptor.handle, bytes(data), True)
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -262,7 +285,9 @@ class _Client(BaseBleakClient):
         def deliver(value: bytes, callback: Callable[[bytearray], None] = callback) -> None:
             callback(bytearray(value))
 
-        await self._require_peer().subscribe(characteristic.obj, deliver)
+        with _as_bleak_errors(f"subscribe {characteristic.uuid}"):
+            await self._require_peer().subscribe(characteristic.obj, deliver)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
-        await self._require_peer().unsubscribe(characteristic.obj)
+        with _as_bleak_errors(f"unsubscribe {characteristic.uuid}"):
+            await self._require_peer().unsubscribe(characteristic.obj)

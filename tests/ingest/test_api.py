@@ -94,9 +94,10 @@ def test_read_by_id_round_trips(api) -> None:  # type: ignore[no-untyped-def]
     resource = bundle["entry"][0]["resource"]
     again = client.get(f"/fhir/Observation/{resource['id']}", headers=auth)
     assert again.status_code == 200 and again.json() == resource
-    missing = client.get("/fhir/Observation/p0002.1.5", headers=auth)
-    assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
-    assert audit_rows(url)[-2][1:4] == ("read", f"Observation/{resource['id']}", "success")
+    for unknown in ("p0002.1.5.0a0b0c0d", f"{resource['id'][:-8]}00000000", "not-an-id"):
+        missing = client.get(f"/fhir/Observation/{unknown}", headers=auth)
+        assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
+    assert audit_rows(url)[-4][1:4] == ("read", f"Observation/{resource['id']}", "success")
 
 
 def test_patient_data_needs_a_token_and_refusals_are_audited(api) -> None:  # type: ignore[no-untyped-def]

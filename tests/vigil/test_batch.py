@@ -10,6 +10,7 @@ from vigil.metrics import BY_NAME, CATALOGUE
 from vigil.wire.batch import Batch, BatchError, decode_batch, encode_batch
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:-", min_size=1, max_size=20)
+patients = st.from_regex(r"[A-Za-z0-9.-]{1,36}", fullmatch=True)
 
 
 @st.composite
@@ -20,7 +21,7 @@ def batches(draw: st.DrawFn) -> Batch:
         seq=draw(st.integers(0, 2**53)),
         sent=draw(st.integers(0, 2**45)),
         device=tuple(draw(st.lists(names, min_size=n, max_size=n))),
-        patient=tuple(draw(st.lists(names, min_size=n, max_size=n))),
+        patient=tuple(draw(st.lists(patients, min_size=n, max_size=n))),
         metric=np.array(
             draw(st.lists(st.sampled_from([m.id for m in CATALOGUE]), min_size=n, max_size=n)),
             dtype=np.int16,
@@ -99,6 +100,8 @@ MALFORMED = [
     (mutate(metric=["heart_rate", "temperature"]), "metric", "item 1 is 'temperature'"),
     (mutate(device=["", "x"]), "device", "item 0"),
     (mutate(patient=[None, "p"]), "patient", "item 0"),
+    (mutate(patient=["p1", "p 2"]), "patient", "item 1 is 'p 2'"),
+    (mutate(patient=["p1", "p" * 37]), "patient", "item 1"),
     (mutate(time=[1, "2"]), "time", "item 1 is '2'"),
     (mutate(time=[1, 2.5]), "time", "item 1 is 2.5"),
     (mutate(time=[-5, 1]), "time", "outside"),

@@ -16,6 +16,7 @@ Decoding is strict: every problem raises :class:`BatchError` naming the field.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ from vigil.wire.topics import GATEWAY_ID
 
 SCHEMA_VERSION = 1
 COLUMNS = ("device", "patient", "metric", "time", "value", "flags")
+PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,36}$")
+"""Patient ids become FHIR ids (and parts of Observation ids, at most 64 characters)."""
 MAX_READINGS = 100_000
 """A batch larger than this is refused: it is a bug or an attack, not a gateway."""
 
@@ -112,7 +115,7 @@ def decode_batch(payload: bytes | bytearray) -> Batch:
         seq=seq,
         sent=sent,
         device=_strings(columns["device"], "device"),
-        patient=_strings(columns["patient"], "patient"),
+        patient=_patients(columns["patient"]),
         metric=_metric_ids(columns["metric"]),
         time=_integers(columns["time"], "time", np.int64, 0, 2**53),
         value=_numbers(columns["value"]),
@@ -131,6 +134,15 @@ def _strings(column: list[Any], name: str) -> tuple[str, ...]:
     for i, item in enumerate(column):
         if not isinstance(item, str) or not item:
             raise BatchError(name, f"item {i} is {item!r}, expected a non-empty string")
+    return tuple(column)
+
+
+def _patients(column: list[Any]) -> tuple[str, ...]:
+    for i, item in enumerate(column):
+        if not isinstance(item, str) or not PATIENT_ID.match(item):
+            raise BatchError(
+                "patient", f"item {i} is {item!r}, expected 1-36 letters, digits, '-' or '.'"
+            )
     return tuple(column)
 
 
