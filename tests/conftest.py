@@ -82,3 +82,13 @@ def settings(database_url: str, mqtt_url: str, tmp_path: Path) -> Settings:
         ingest_share_group=f"ingest-test-{os.getpid()}-{n}",
         publish_interval_s=0.5,
     )
+
+
+@pytest.fixture(scope="session")
+def amqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded MQTT 3.1.1 broker the demo falls back to without Mosquitto."""
+    broker = start_broker(tmp_path_factory.mktemp("amqtt"), prefer="amqtt")
+    try:
+        yield broker.url
+    finally:
+        broker.stop()

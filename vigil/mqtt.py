@@ -90,6 +90,10 @@ def connect(
             "no broker configured: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)"
         )
     endpoint = Endpoint.parse(settings.mqtt_url)
+    refusals = []
+    # A 3.1.1-only broker may answer a v5 CONNECT with 'unsupported protocol version', or
+    # (amqtt, when the CONNECT carries a will) drop it without any CONNACK: either way the
+    # next try is 3.1.1, and only its refusal is final.
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(settings, endpoint, client_id, protocol, persistent, manual_ack, will)
         client.on_message = on_message
@@ -98,9 +102,8 @@ def connect(
             log.info("connected to %s as %s (MQTT %s)", endpoint, client_id, _name(protocol))
             return client
         client.loop_stop()
-        if "protocol version" not in outcome:
-            raise MqttUnavailable(f"broker {endpoint} refused {client_id}: {outcome}")
-    raise MqttUnavailable(f"broker {endpoint} speaks neither MQTT 5 nor 3.1.1")
+        refusals.append(f"MQTT {_name(protocol)}: {outcome}")
+    raise MqttUnavailable(f"broker {endpoint} refused {client_id} ({'; '.join(refusals)})")
 
 
 def _name(protocol: int) -> str:
@@ -182,11 +185,12 @@ def _handshake(
             "is it running? Set VIGIL_MQTT_URL to point at yours."
         ) from None
     client.loop_start()
-    if not done.wait(timeout):
+    # A broker that drops a CONNECT it cannot parse sends no CONNACK, and paho then keeps
+    # reconnecting quietly: a silence as long as the timeout is the answer.
+    wait = timeout if protocol == mqtt.MQTTv311 else min(timeout, 3.0)
+    if not done.wait(wait):
         client.loop_stop()
-        raise MqttUnavailable(
-            f"the MQTT broker at {endpoint} did not answer within {timeout:.0f} s"
-        )
+        return f"no answer within {wait:.0f} s"
     client.on_connect = None
     client.on_disconnect = None
     return outcome[0]

@@ -36,12 +36,18 @@ class PrivateBroker:
         stop(self.process, timeout=5)
 
 
-def start_broker(folder: Path) -> PrivateBroker:
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    mosquitto = shutil.which("mosquitto") or next(
+def find_mosquitto() -> str | None:
+    """Debian installs it in /usr/sbin, which is not on every user's PATH."""
+    return shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
     )
+
+
+def start_broker(folder: Path, prefer: str = "mosquitto") -> PrivateBroker:
+    """Mosquitto when installed and preferred, else amqtt (``prefer="amqtt"`` forces it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    mosquitto = find_mosquitto() if prefer == "mosquitto" else None
     if mosquitto:
         conf = folder / "mosquitto.conf"
         conf.write_text(_MOSQUITTO_CONF.format(port=port, log=folder / "mosquitto.log"))
