@@ -88,6 +88,13 @@ class GatewayThread:
         assert self.service is not None and self._stop is not None
         self._result = asyncio.run_coroutine_threadsafe(self.service.run(self._stop), self.loop)
 
+    def outbox_depth(self) -> int:
+        async def depth() -> int:
+            assert self.service is not None
+            return self.service.outbox.depth()
+
+        return int(self._call(depth))
+
     def stop_wearables(self) -> None:
         self._call(self.ward.stop)
 

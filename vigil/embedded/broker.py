@@ -43,10 +43,10 @@ def find_mosquitto() -> str | None:
     )
 
 
-def start_broker(folder: Path, prefer: str = "mosquitto") -> PrivateBroker:
+def start_broker(folder: Path, prefer: str = "mosquitto", port: int | None = None) -> PrivateBroker:
     """Mosquitto when installed and preferred, else amqtt (``prefer="amqtt"`` forces it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     mosquitto = find_mosquitto() if prefer == "mosquitto" else None
     if mosquitto:
         conf = folder / "mosquitto.conf"
