@@ -133,7 +133,7 @@ class IngestService:
         return messages
 
     def _handle(self, messages: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        good: list[Batch] = []
+        good: list[tuple[mqtt.MQTTMessage, Batch]] = []
         bad: list[tuple[mqtt.MQTTMessage, str]] = []
         for message in messages:
             try:
@@ -150,11 +150,11 @@ class IngestService:
                     )
                 )
             else:
-                good.append(batch)
+                good.append((message, batch))
         delay = 0.5
         while not stop.is_set():
             try:
-                self._commit(good, bad)
+                self._store(good, bad)
                 break
             except psycopg.OperationalError as exc:
                 log.warning("database error (%s); retrying in %.1f s", _first_line(exc), delay)
@@ -168,6 +168,28 @@ class IngestService:
             if message.qos > 0:
                 self._client.ack(message.mid, message.qos)
         self.counters.messages += len(messages)
+
+    def _store(
+        self, good: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
+    ) -> None:
+        """Store everything in one transaction; if the database refuses the data itself
+        (not the connection), find the batch it refuses, dead-letter it, keep the rest."""
+        try:
+            self._commit([b for _, b in good], bad)
+            return
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            pass
+        refused = list(bad)
+        for message, batch in good:
+            try:
+                self._commit([batch], [])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                refused.append((message, f"database refused the batch: {_first_line(exc)}"))
+        self._commit([], refused)
 
     def _commit(self, good: list[Batch], bad: list[tuple[mqtt.MQTTMessage, str]]) -> None:
         assert self._conn is not None

@@ -162,7 +162,10 @@ def _connect(settings: Settings) -> Any:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.demo import Demo
+    from vigil.embedded.processes import port_is_free
 
+    if not port_is_free(args.api_port, settings.api_host):
+        raise UserError(f"port {args.api_port} is already in use; choose another with --api-port")
     if settings.log_level.upper() == "INFO":
         logging.getLogger().setLevel(logging.WARNING)  # the demo talks through status lines
     return Demo(settings, args).run()

@@ -162,6 +162,35 @@ def test_duplicate_and_malformed_batches(settings: Settings, tmp_path: Path) -> 
     assert "gateway" in letters[1][2]
 
 
+def test_a_batch_the_database_refuses_is_dead_lettered_alone(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = settings.database_url or ""
+    with psycopg.connect(url) as conn:  # stands in for e.g. a row outside every partition
+        conn.execute("ALTER TABLE observation ADD CONSTRAINT refuse CHECK (patient <> 'p0666')")
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    topic = Topics("gw-z").readings
+    payloads = [
+        encode_batch(batch("gw-z", seq=0, rows=[("p0001", "spo2", T0, 95.0)])),
+        encode_batch(batch("gw-z", seq=1, rows=[("p0666", "spo2", T0, 96.0)])),
+        encode_batch(batch("gw-z", seq=2, rows=[("p0002", "spo2", T0, 97.0)])),
+    ]
+    try:
+        publish(settings, topic, payloads)
+        assert wait_for(lambda: len(stored_rows(url)) == 2, 20)
+        with psycopg.connect(url) as conn:
+            assert wait_for(
+                lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (1,), 10
+            )
+            reason, payload = conn.execute("SELECT reason, payload FROM dead_letter").fetchone()  # type: ignore[misc]
+    finally:
+        assert ingest.stop() == 0
+    assert stored_rows(url) == [("p0001", 2, 95.0), ("p0002", 2, 97.0)]
+    assert reason.startswith("database refused the batch:") and "refuse" in reason
+    assert payload == payloads[1]
+
+
 def test_gateway_status_is_retained_with_counts(settings: Settings) -> None:
     gateway = GatewayThread(settings, patients=1)
     watcher = vigil_mqtt.Watcher(

@@ -99,6 +99,7 @@ MALFORMED = [
     (mutate(flags=[0]), "columns", "differ in length"),
     (mutate(metric=["heart_rate", "temperature"]), "metric", "item 1 is 'temperature'"),
     (mutate(device=["", "x"]), "device", "item 0"),
+    (mutate(device=["x", "a\u0000b"]), "device", "item 1"),
     (mutate(patient=[None, "p"]), "patient", "item 0"),
     (mutate(patient=["p1", "p 2"]), "patient", "item 1 is 'p 2'"),
     (mutate(patient=["p1", "p" * 37]), "patient", "item 1"),

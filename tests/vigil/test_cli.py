@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +48,16 @@ def test_bad_arguments_say_what_is_wrong(args: list[str], words: str) -> None:
     assert result.returncode == 2
     assert words in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_busy_api_port_is_reported_before_anything_starts() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = vigil("demo", "--ephemeral", "--api-port", str(port))
+    assert result.returncode == 2
+    assert f"port {port} is already in use; choose another with --api-port" in result.stderr
 
 
 def test_unreachable_database_is_one_line() -> None:

@@ -30,6 +30,8 @@ SCHEMA_VERSION = 1
 COLUMNS = ("device", "patient", "metric", "time", "value", "flags")
 PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,36}$")
 """Patient ids become FHIR ids (and parts of Observation ids, at most 64 characters)."""
+DEVICE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+"""A Bluetooth address, or the UUID macOS reports instead; never a control character."""
 MAX_READINGS = 100_000
 """A batch larger than this is refused: it is a bug or an attack, not a gateway."""
 
@@ -114,7 +116,7 @@ def decode_batch(payload: bytes | bytearray) -> Batch:
         gateway=gateway,
         seq=seq,
         sent=sent,
-        device=_strings(columns["device"], "device"),
+        device=_devices(columns["device"]),
         patient=_patients(columns["patient"]),
         metric=_metric_ids(columns["metric"]),
         time=_integers(columns["time"], "time", np.int64, 0, 2**53),
@@ -130,10 +132,12 @@ def _integer(doc: dict[str, Any], name: str, minimum: int) -> int:
     return value
 
 
-def _strings(column: list[Any], name: str) -> tuple[str, ...]:
+def _devices(column: list[Any]) -> tuple[str, ...]:
     for i, item in enumerate(column):
-        if not isinstance(item, str) or not item:
-            raise BatchError(name, f"item {i} is {item!r}, expected a non-empty string")
+        if not isinstance(item, str) or not DEVICE_ID.match(item):
+            raise BatchError(
+                "device", f"item {i} is {item!r}, expected 1-64 printable characters, no spaces"
+            )
     return tuple(column)
 
 
