@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from vigil.embedded.processes import free_port
@@ -151,3 +152,31 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path: Path) -> None:
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
     assert alive == []
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_demo_uses_the_configured_database_and_broker(
+    database_url: str, mqtt_url: str, tmp_path: Path
+) -> None:
+    result = vigil(
+        "demo",
+        "--patients",
+        "1",
+        "--duration",
+        "5s",
+        "--api-port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path),
+        env={"VIGIL_DATABASE_URL": database_url, "VIGIL_MQTT_URL": mqtt_url},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "starting embedded PostgreSQL" not in result.stdout
+    assert "broker at" not in result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    with psycopg.connect(database_url) as conn:
+        (stored,) = conn.execute("SELECT count(*) FROM observation").fetchone()  # type: ignore[misc]
+    assert stored == summary["readings_stored"] == summary["readings_published"] > 0
+    assert not (tmp_path / "postgres").exists()
