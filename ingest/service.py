@@ -136,6 +136,12 @@ class IngestService:
         good: list[tuple[mqtt.MQTTMessage, Batch]] = []
         bad: list[tuple[mqtt.MQTTMessage, str]] = []
         for message in messages:
+            if not message.topic.endswith("/readings") or gateway_of(message.topic) is None:
+                # Seen with amqtt after a session resumes: a message from another topic.
+                log.warning(
+                    "ignoring a message on %s, which is not a readings topic", message.topic
+                )
+                continue
             try:
                 batch = decode_batch(message.payload)
             except BatchError as exc:

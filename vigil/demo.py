@@ -118,6 +118,13 @@ class Demo:
             self._broker = start_broker(data / "broker")
             mqtt_url = self._broker.url
             print(f"started {self._broker.kind} broker at {mqtt_url}", flush=True)
+            if self._broker.kind == "amqtt":
+                print(
+                    "note: Mosquitto is not installed; the embedded amqtt broker does not keep "
+                    "messages for a disconnected ingest, so a crash can lose in-flight batches "
+                    "(apt install mosquitto / brew install mosquitto)",
+                    flush=True,
+                )
         return database_url, mqtt_url
 
     def _watch_status(self, mqtt_url: str) -> Watcher:

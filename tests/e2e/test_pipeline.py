@@ -39,7 +39,7 @@ def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_every_reading_is_stored_exactly_once_across_an_ingest_crash(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, durable_broker: None
 ) -> None:
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start()
