@@ -8,9 +8,10 @@ with their reason instead of being published as numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
 from gateway.gatt.heart_rate import HeartRateMeasurement
-from gateway.gatt.pulse_oximeter import PlxContinuous
+from gateway.gatt.pulse_oximeter import PlxContinuous, PlxSpotCheck
 from gateway.gatt.sfloat import NoValue
 from vigil.metrics import BATTERY, HEART_RATE, PULSE_RATE, RR_INTERVAL, SPO2
 from vigil.wire.quality import Quality
@@ -60,6 +61,21 @@ def from_plx_continuous(m: PlxContinuous, device: str, patient: str, received_ms
         else:
             readings.append(Reading(device, patient, metric.id, received_ms, value, flags))
     return Converted(readings, no_values)
+
+
+def from_plx_spot_check(m: PlxSpotCheck, device: str, patient: str, received_ms: int) -> Converted:
+    """A spot-check keeps its own time when the device has one (stored measurements are
+    replayed later); the device clock is local time, taken as the gateway's zone."""
+    when = received_ms
+    if m.timestamp is not None:
+        when = int(m.timestamp.astimezone(UTC).timestamp() * 1000)
+    continuous = PlxContinuous(
+        m.spo2,
+        m.pulse_rate,
+        measurement_status=m.measurement_status,
+        device_status=m.device_status,
+    )
+    return from_plx_continuous(continuous, device, patient, when)
 
 
 def from_battery_level(level: int, device: str, patient: str, received_ms: int) -> Converted:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,17 +19,20 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
+from bleak.uuids import normalize_uuid_16
 
 from gateway.gatt import uuids
 from gateway.gatt.battery import parse_battery_level
+from gateway.gatt.device_information import parse_device_information_string
 from gateway.gatt.errors import GattParseError
-from gateway.gatt.heart_rate import parse_heart_rate_measurement
-from gateway.gatt.pulse_oximeter import parse_plx_continuous
+from gateway.gatt.heart_rate import parse_body_sensor_location, parse_heart_rate_measurement
+from gateway.gatt.pulse_oximeter import parse_plx_continuous, parse_plx_spot_check
 from gateway.readings import (
     Converted,
     from_battery_level,
     from_heart_rate,
     from_plx_continuous,
+    from_plx_spot_check,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ class DeviceState:
     parse_errors: int = 0
     no_values: int = 0
     last_error: str | None = field(default=None)
+    info: dict[str, str] = field(default_factory=dict)
+    """Device Information strings and sensor location, read at each connection."""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -59,6 +64,7 @@ class DeviceState:
             "battery": self.battery,
             "connects": self.connects,
             "parse_errors": self.parse_errors,
+            **self.info,
         }
 
 
@@ -122,18 +128,23 @@ class DeviceSession:
             await client.connect(timeout=self._connect_timeout)
         self._client = client
         services = client.services
+        await self._describe(client)
         hrm = services.get_characteristic(uuids.HEART_RATE_MEASUREMENT)
         plx = services.get_characteristic(uuids.PLX_CONTINUOUS_MEASUREMENT)
+        spot = services.get_characteristic(uuids.PLX_SPOT_CHECK_MEASUREMENT)
         battery = services.get_characteristic(uuids.BATTERY_LEVEL)
         if hrm is not None:
             self.state.kind = "heart-rate-strap"
             await client.start_notify(hrm, self._on_heart_rate)
-        elif plx is not None:
+        elif plx is not None or spot is not None:
             self.state.kind = "pulse-oximeter"
-            await client.start_notify(plx, self._on_plx)
+            if plx is not None:
+                await client.start_notify(plx, self._on_plx)
+            if spot is not None:  # indicated: stored spot-checks arrive after a reconnect
+                await client.start_notify(spot, self._on_spot_check)
         else:
             await client.disconnect()
-            raise BleakError("device has neither a Heart Rate nor a PLX Continuous Measurement")
+            raise BleakError("device has neither a Heart Rate nor a Pulse Oximeter measurement")
         if battery is not None:
             self._on_battery(battery, await client.read_gatt_char(battery))
             if "notify" in battery.properties:
@@ -141,6 +152,34 @@ class DeviceSession:
         self.state.state = "connected"
         self.state.connects += 1
         log.info("device %s connected (%s)", self.state.address, self.state.kind)
+
+    async def _describe(self, client: BleakClient) -> None:
+        """What the device says it is: manufacturer, model, firmware, sensor location."""
+        services = client.services
+        for uuid16, key in ((0x2A29, "manufacturer"), (0x2A24, "model"), (0x2A26, "firmware")):
+            characteristic = services.get_characteristic(normalize_uuid_16(uuid16))
+            if characteristic is not None and "read" in characteristic.properties:
+                data = bytes(await client.read_gatt_char(characteristic))
+                with self._counting_parse_errors():
+                    self.state.info[key] = parse_device_information_string(uuid16, data)
+        location = services.get_characteristic(uuids.BODY_SENSOR_LOCATION)
+        if location is not None and "read" in location.properties:
+            data = bytes(await client.read_gatt_char(location))
+            with self._counting_parse_errors():
+                self.state.info["location"] = parse_body_sensor_location(data)
+
+    @contextlib.contextmanager
+    def _counting_parse_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except GattParseError as exc:
+            self.state.parse_errors += 1
+            log.warning(
+                "device %s sent a malformed %s: %s",
+                self.state.address,
+                exc.characteristic,
+                exc.problem,
+            )
 
     async def _disconnect(self) -> None:
         if self._client is not None:
@@ -164,6 +203,14 @@ class DeviceSession:
             ),
         )
 
+    def _on_spot_check(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
+        self._deliver(
+            data,
+            lambda b, t: from_plx_spot_check(
+                parse_plx_spot_check(b), self.state.address, self.state.patient, t
+            ),
+        )
+
     def _on_battery(self, _c: BleakGATTCharacteristic, data: bytearray) -> None:
         def convert(b: bytes, t: int) -> Converted:
             level = parse_battery_level(b)
@@ -173,19 +220,10 @@ class DeviceSession:
         self._deliver(data, convert)
 
     def _deliver(self, data: bytearray, convert: Callable[[bytes, int], Converted]) -> None:
-        try:
+        with self._counting_parse_errors():
             converted = convert(bytes(data), self._clock())
-        except GattParseError as exc:
-            self.state.parse_errors += 1
-            log.warning(
-                "device %s sent a malformed %s: %s",
-                self.state.address,
-                exc.characteristic,
-                exc.problem,
-            )
-            return
-        self.state.no_values += len(converted.no_values)
-        self._sink(converted)
+            self.state.no_values += len(converted.no_values)
+            self._sink(converted)
 
 
 def backoff_s(failures: int, base: float = 1.0, cap: float = 30.0) -> float:

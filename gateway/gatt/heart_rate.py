@@ -8,10 +8,10 @@ chest keeps sending numbers, and only this flag tells us they mean nothing.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from gateway.gatt.errors import GattParseError
+from gateway.gatt.reader import ByteReader
 
 NAME = "Heart Rate Measurement"
 _UINT16_VALUE = 0x01
@@ -33,38 +33,29 @@ class HeartRateMeasurement:
 def parse_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
     if not data:
         raise GattParseError(NAME, "empty payload", data)
-    flags = data[0]
-    offset = 1
-    if flags & _UINT16_VALUE:
-        offset = _need(data, offset, 2, "16-bit heart rate")
-        (bpm,) = struct.unpack_from("<H", data, 1)
-    else:
-        offset = _need(data, offset, 1, "8-bit heart rate")
-        bpm = data[1]
-
-    contact: bool | None = None
-    if flags & _CONTACT_SUPPORTED:
-        contact = bool(flags & _CONTACT_DETECTED)
-
-    energy: int | None = None
-    if flags & _ENERGY_EXPENDED:
-        start = offset
-        offset = _need(data, offset, 2, "energy expended")
-        (energy,) = struct.unpack_from("<H", data, start)
-
+    read = ByteReader(NAME, data)
+    flags = read.u8("flags")
+    bpm = read.u16("16-bit heart rate") if flags & _UINT16_VALUE else read.u8("8-bit heart rate")
+    contact = bool(flags & _CONTACT_DETECTED) if flags & _CONTACT_SUPPORTED else None
+    energy = read.u16("energy expended") if flags & _ENERGY_EXPENDED else None
     rr: tuple[float, ...] = ()
-    rest = len(data) - offset
     if flags & _RR_INTERVALS:
+        rest = len(data) - read.offset
         if rest == 0 or rest % 2:
             raise GattParseError(NAME, f"RR interval field has {rest} bytes, not pairs", data)
-        raw = struct.unpack_from(f"<{rest // 2}H", data, offset)
-        rr = tuple(r * 1000.0 / 1024.0 for r in raw)
-    elif rest:
-        raise GattParseError(NAME, f"{rest} unexpected bytes after the last field", data)
+        rr = tuple(read.u16("RR interval") * 1000.0 / 1024.0 for _ in range(rest // 2))
+    read.end()
     return HeartRateMeasurement(bpm, contact, energy, rr)
 
 
-def _need(data: bytes, offset: int, size: int, field: str) -> int:
-    if len(data) < offset + size:
-        raise GattParseError(NAME, f"truncated in {field}", data)
-    return offset + size
+BODY_SENSOR_LOCATION = "Body Sensor Location"
+LOCATIONS = ("other", "chest", "wrist", "finger", "hand", "ear lobe", "foot")
+
+
+def parse_body_sensor_location(data: bytes) -> str:
+    """Where the sensor sits (0x2A38); values 7-255 are reserved by the spec."""
+    if len(data) != 1:
+        raise GattParseError(BODY_SENSOR_LOCATION, f"expected 1 byte, got {len(data)}", data)
+    if data[0] >= len(LOCATIONS):
+        raise GattParseError(BODY_SENSOR_LOCATION, f"reserved location value {data[0]}", data)
+    return LOCATIONS[data[0]]

@@ -1,19 +1,24 @@
-"""PLX Continuous Measurement (0x2A5F), Pulse Oximeter Service 1.0.1, section 3.2.
+"""Pulse Oximeter Service 1.0.1: PLX Continuous Measurement (0x2A5F), PLX Spot-Check
+Measurement (0x2A5E) and PLX Features (0x2A60).
 
-Layout: flags (1 byte), SpO2PR-Normal (two SFLOATs: SpO2 %, pulse rate /min), then by flag
-bit: SpO2PR-Fast (bit 0), SpO2PR-Slow (bit 1), Measurement Status uint16 (bit 2), Device
-and Sensor Status uint24 (bit 3), Pulse Amplitude Index SFLOAT (bit 4). The status fields
-carry what a clinician needs to distrust a number (probe off, low perfusion, motion), and
+Continuous: flags (1 byte), SpO2PR-Normal (two SFLOATs: SpO2 %, pulse rate /min), then by
+flag bit: SpO2PR-Fast (bit 0), SpO2PR-Slow (bit 1), Measurement Status uint16 (bit 2),
+Device and Sensor Status uint24 (bit 3), Pulse Amplitude Index SFLOAT (bit 4).
+Spot-check: flags, SpO2PR, then Timestamp (Date Time, bit 0), Measurement Status (bit 1),
+Device and Sensor Status (bit 2), Pulse Amplitude Index (bit 3); bit 4 says the device
+clock is not set, so its timestamp means nothing. The status fields carry what a clinician
+needs to distrust a number (probe off, low perfusion, motion), and
 :meth:`PlxContinuous.quality` folds them into Vigil's quality flags.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.gatt.errors import GattParseError
-from gateway.gatt.sfloat import NoValue, decode_sfloat
+from gateway.gatt.reader import ByteReader
+from gateway.gatt.sfloat import NoValue
 from vigil.wire.quality import Quality
 
 NAME = "PLX Continuous Measurement"
@@ -98,44 +103,104 @@ class PlxContinuous:
 
 
 def parse_plx_continuous(data: bytes) -> PlxContinuous:
-    if not data:
-        raise GattParseError(NAME, "empty payload", data)
-    flags = data[0]
-    if flags & _RESERVED_FLAGS:
-        raise GattParseError(NAME, f"reserved flag bits set (flags 0x{flags:02x})", data)
-    expected = 1 + 4
-    expected += 4 if flags & _FAST else 0
-    expected += 4 if flags & _SLOW else 0
-    expected += 2 if flags & _MEASUREMENT_STATUS else 0
-    expected += 3 if flags & _DEVICE_STATUS else 0
-    expected += 2 if flags & _PULSE_AMPLITUDE else 0
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "too long"
-        raise GattParseError(
-            NAME, f"{what}: flags 0x{flags:02x} need {expected} bytes, got {len(data)}", data
-        )
+    flags = _flags(NAME, data, reserved=_RESERVED_FLAGS)
+    read = ByteReader(NAME, data)
+    read.u8("flags")
+    spo2, pr = read.sfloat("SpO2"), read.sfloat("pulse rate")
+    fast = (read.sfloat("fast SpO2"), read.sfloat("fast PR")) if flags & _FAST else (None, None)
+    slow = (read.sfloat("slow SpO2"), read.sfloat("slow PR")) if flags & _SLOW else (None, None)
+    measurement = read.u16("measurement status") if flags & _MEASUREMENT_STATUS else None
+    device = read.u24("device and sensor status") if flags & _DEVICE_STATUS else None
+    pai = read.sfloat("pulse amplitude index") if flags & _PULSE_AMPLITUDE else None
+    read.end()
+    return PlxContinuous(spo2, pr, fast[0], fast[1], slow[0], slow[1], measurement, device, pai)
 
-    offset = 1
 
-    def sfloat() -> Value:
-        nonlocal offset
-        (raw,) = struct.unpack_from("<H", data, offset)
-        offset += 2
-        return decode_sfloat(raw)
+SPOT_CHECK_NAME = "PLX Spot-Check Measurement"
+_SC_TIMESTAMP = 0x01
+_SC_MEASUREMENT_STATUS = 0x02
+_SC_DEVICE_STATUS = 0x04
+_SC_PULSE_AMPLITUDE = 0x08
+_SC_CLOCK_NOT_SET = 0x10
+_SC_RESERVED = 0xE0
 
-    spo2, pr = sfloat(), sfloat()
-    fast = (sfloat(), sfloat()) if flags & _FAST else (None, None)
-    slow = (sfloat(), sfloat()) if flags & _SLOW else (None, None)
-    measurement_status = None
-    if flags & _MEASUREMENT_STATUS:
-        (measurement_status,) = struct.unpack_from("<H", data, offset)
-        offset += 2
-    device_status = None
-    if flags & _DEVICE_STATUS:
-        low, high = struct.unpack_from("<HB", data, offset)
-        device_status = low | high << 16
-        offset += 3
-    pai = sfloat() if flags & _PULSE_AMPLITUDE else None
-    return PlxContinuous(
-        spo2, pr, fast[0], fast[1], slow[0], slow[1], measurement_status, device_status, pai
+
+@dataclass(frozen=True, slots=True)
+class PlxSpotCheck:
+    """One spot-check, possibly replayed from the device's storage with its own timestamp."""
+
+    spo2: Value
+    pulse_rate: Value
+    timestamp: datetime | None = None
+    """Device local time, without a zone; None when absent or the device clock is not set."""
+    measurement_status: int | None = None
+    device_status: int | None = None
+    pulse_amplitude_index: Value | None = None
+    clock_not_set: bool = False
+
+
+def parse_plx_spot_check(data: bytes) -> PlxSpotCheck:
+    flags = _flags(SPOT_CHECK_NAME, data, reserved=_SC_RESERVED)
+    read = ByteReader(SPOT_CHECK_NAME, data)
+    read.u8("flags")
+    spo2, pr = read.sfloat("SpO2"), read.sfloat("pulse rate")
+    timestamp = read.date_time("timestamp") if flags & _SC_TIMESTAMP else None
+    measurement = read.u16("measurement status") if flags & _SC_MEASUREMENT_STATUS else None
+    device = read.u24("device and sensor status") if flags & _SC_DEVICE_STATUS else None
+    pai = read.sfloat("pulse amplitude index") if flags & _SC_PULSE_AMPLITUDE else None
+    read.end()
+    clock_not_set = bool(flags & _SC_CLOCK_NOT_SET)
+    return PlxSpotCheck(
+        spo2, pr, None if clock_not_set else timestamp, measurement, device, pai, clock_not_set
     )
+
+
+FEATURES_NAME = "PLX Features"
+
+
+@dataclass(frozen=True, slots=True)
+class PlxFeatures:
+    supported: int
+    measurement_status_support: int | None
+    device_status_support: int | None
+
+    @property
+    def spot_check_storage(self) -> bool:
+        return bool(self.supported & 0x04)
+
+    @property
+    def spot_check_timestamp(self) -> bool:
+        return bool(self.supported & 0x08)
+
+    @property
+    def fast_metric(self) -> bool:
+        return bool(self.supported & 0x10)
+
+    @property
+    def slow_metric(self) -> bool:
+        return bool(self.supported & 0x20)
+
+    @property
+    def pulse_amplitude_index(self) -> bool:
+        return bool(self.supported & 0x40)
+
+    @property
+    def multiple_bonds(self) -> bool:
+        return bool(self.supported & 0x80)
+
+
+def parse_plx_features(data: bytes) -> PlxFeatures:
+    read = ByteReader(FEATURES_NAME, data)
+    supported = read.u16("supported features")
+    measurement = read.u16("measurement status support") if supported & 0x01 else None
+    device = read.u24("device and sensor status support") if supported & 0x02 else None
+    read.end()
+    return PlxFeatures(supported, measurement, device)
+
+
+def _flags(name: str, data: bytes, reserved: int) -> int:
+    if not data:
+        raise GattParseError(name, "empty payload", data)
+    if data[0] & reserved:
+        raise GattParseError(name, f"reserved flag bits set (flags 0x{data[0]:02x})", data)
+    return data[0]

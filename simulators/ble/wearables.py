@@ -10,6 +10,7 @@ sends is one the gateway was listening for.
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 from typing import Any
 
 from bumble import gatt
@@ -21,6 +22,7 @@ from simulators.gatt.encoders import (
     encode_battery_level,
     encode_heart_rate_measurement,
     encode_plx_continuous,
+    encode_plx_spot_check,
     encode_sfloat,
 )
 from simulators.physiology import Physiology
@@ -53,13 +55,14 @@ class Wearable(abc.ABC):
         )
         self.device.add_services(
             [
-                gatt.Service(self.service_uuid, [self.measurement]),
+                gatt.Service(self.service_uuid, [self.measurement, *self._extra_characteristics()]),
                 gatt.Service("180F", [self.battery_level]),
                 gatt.Service(
                     "180A",
                     [
                         gatt.Characteristic("2A29", _READ, _READABLE, b"Vigil Simulators"),
                         gatt.Characteristic("2A24", _READ, _READABLE, self.kind.encode()),
+                        gatt.Characteristic("2A26", _READ, _READABLE, b"1.0.0\x00"),
                     ],
                 ),
             ]
@@ -90,7 +93,7 @@ class Wearable(abc.ABC):
 
     def subscribed(self, characteristic: gatt.Characteristic[Any]) -> bool:
         return any(
-            cccd.get(characteristic.handle, b"\x00\x00")[0] & 0x01
+            cccd.get(characteristic.handle, b"\x00\x00")[0] & 0x03  # notify or indicate
             for cccd in self.device.gatt_server.subscribers.values()
         )
 
@@ -119,6 +122,9 @@ class Wearable(abc.ABC):
 
     _payload: bytes = b""
 
+    def _extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
+        return []
+
     @abc.abstractmethod
     def _measure(self, dt_s: float) -> dict[str, list[float]]:
         """Sample physiology into ``self._payload``; return the values by metric name."""
@@ -128,6 +134,9 @@ class HeartRateStrap(Wearable):
     kind = "heart-rate-strap"
     service_uuid = "180D"
     measurement_uuid = "2A37"
+
+    def _extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
+        return [gatt.Characteristic("2A38", _READ, _READABLE, bytes([1]))]  # chest
 
     def _measure(self, dt_s: float) -> dict[str, list[float]]:
         sample = self.physiology.cardiac(dt_s)
@@ -143,6 +152,20 @@ class PulseOximeter(Wearable):
     kind = "pulse-oximeter"
     service_uuid = "1822"
     measurement_uuid = "2A5F"
+
+    def _extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
+        self.spot_check_measurement = gatt.Characteristic(
+            "2A5E", gatt.Characteristic.Properties.INDICATE, _READABLE, b""
+        )
+        return [self.spot_check_measurement]
+
+    async def spot_check(self, spo2: int, pulse_rate: int, taken: datetime) -> None:
+        """Indicate a spot-check taken at ``taken`` (device local time), as a stored
+        measurement is replayed when the gateway comes back in range."""
+        payload = encode_plx_spot_check(
+            encode_sfloat(spo2, 0), encode_sfloat(pulse_rate, 0), timestamp=taken
+        )
+        await self.device.indicate_subscribers(self.spot_check_measurement, payload)
 
     def _measure(self, dt_s: float) -> dict[str, list[float]]:
         sample = self.physiology.oximetry()

@@ -67,7 +67,9 @@ class GatewayThread:
         self._result: Future[Counters] | None = None
         self.service: GatewayService | None = None
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run a coroutine function on the gateway's loop and return its result."""
+
         async def wrapper() -> Any:
             return await fn()
 
@@ -84,7 +86,7 @@ class GatewayThread:
             )
             self._stop = asyncio.Event()
 
-        self._call(begin)
+        self.call(begin)
         assert self.service is not None and self._stop is not None
         self._result = asyncio.run_coroutine_threadsafe(self.service.run(self._stop), self.loop)
 
@@ -93,10 +95,10 @@ class GatewayThread:
             assert self.service is not None
             return self.service.outbox.depth()
 
-        return int(self._call(depth))
+        return int(self.call(depth))
 
     def stop_wearables(self) -> None:
-        self._call(self.ward.stop)
+        self.call(self.ward.stop)
 
     def stop(self) -> Counters:
         assert self._stop is not None and self._result is not None

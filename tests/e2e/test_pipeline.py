@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from simulators.ble import PulseOximeter
 from tests.builders import T0, batch
 from tests.e2e.harness import GatewayThread, IngestProcess
 from vigil import mqtt as vigil_mqtt
@@ -207,7 +209,38 @@ def test_gateway_status_is_retained_with_counts(settings: Settings) -> None:
         counters = gateway.stop()
     assert watcher.wait_for(Topics(settings.gateway_id).status, "state", "offline", 5)
     status = watcher.get(Topics(settings.gateway_id).status)
+    devices = watcher.get(Topics(settings.gateway_id).devices)["value"]
     watcher.close()
+    assert {d["kind"] for d in devices} == {"heart-rate-strap", "pulse-oximeter"}
+    strap = next(d for d in devices if d["kind"] == "heart-rate-strap")
+    assert strap["manufacturer"] == "Vigil Simulators" and strap["firmware"] == "1.0.0"
+    assert strap["location"] == "chest" and strap["battery"] == 100
+    assert all(d["patient"] == "p0001" and d["parse_errors"] == 0 for d in devices)
     assert status["published"] == counters.published > 0
     assert status["outbox_depth"] == 0
     assert status["version"] and status["next_seq"] >= 1
+
+
+def test_a_stored_spot_check_keeps_its_device_time(settings: Settings, tmp_path: Path) -> None:
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    gateway = GatewayThread(settings, patients=1)
+    gateway.start()
+    taken = datetime(2026, 11, 24, 22, 15, 0)  # device local time, last night
+    oximeter = next(w for w in gateway.ward.wearables if isinstance(w, PulseOximeter))
+    try:
+        assert wait_for(lambda: oximeter.subscribed(oximeter.spot_check_measurement), 15)
+        gateway.call(lambda: oximeter.spot_check(89, 97, taken))
+        time.sleep(2)
+    finally:
+        gateway.stop_wearables()
+        counters = gateway.stop()
+    url = settings.database_url or ""
+    assert wait_for(lambda: len(stored_rows(url)) >= counters.published, 20)
+    ingest.stop()
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT metric, value FROM observation WHERE effective = %s ORDER BY metric",
+            (taken.astimezone(UTC),),
+        ).fetchall()
+    assert rows == [(2, 89.0), (3, 97.0)]

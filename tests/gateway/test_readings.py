@@ -1,7 +1,9 @@
+from datetime import UTC, datetime
+
 from gateway.gatt.heart_rate import HeartRateMeasurement
-from gateway.gatt.pulse_oximeter import PlxContinuous
+from gateway.gatt.pulse_oximeter import PlxContinuous, PlxSpotCheck
 from gateway.gatt.sfloat import NRES
-from gateway.readings import from_heart_rate, from_plx_continuous
+from gateway.readings import from_heart_rate, from_plx_continuous, from_plx_spot_check
 from vigil.metrics import HEART_RATE, PULSE_RATE, RR_INTERVAL, SPO2
 from vigil.wire.quality import Quality
 
@@ -29,3 +31,15 @@ def test_no_value_sfloats_are_not_published_but_reported() -> None:
         (PULSE_RATE.id, 70.0, int(Quality.LOW_PERFUSION))
     ]
     assert converted.no_values == [f"{SPO2.name}: {NRES.reason}"]
+
+
+def test_spot_check_keeps_the_device_time_in_the_gateway_zone() -> None:
+    stamp = datetime(2026, 11, 25, 7, 30, 5)
+    m = PlxSpotCheck(spo2=93.0, pulse_rate=88.0, timestamp=stamp)
+    readings = from_plx_spot_check(m, "B", "p1", 5).readings
+    expected = int(stamp.astimezone(UTC).timestamp() * 1000)
+    assert [(r.metric, r.time, r.value) for r in readings] == [
+        (SPO2.id, expected, 93.0),
+        (PULSE_RATE.id, expected, 88.0),
+    ]
+    assert from_plx_spot_check(PlxSpotCheck(93.0, 88.0), "B", "p1", 5).readings[0].time == 5

@@ -2,6 +2,7 @@ import contextlib
 import itertools
 
 import pytest
+from bumble.profiles.heart_rate_service import HeartRateService
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,7 +37,7 @@ def test_contact_supported_but_not_detected() -> None:
         (bytes([0x08, 60, 1]), "truncated in energy"),
         (bytes([0x10, 60]), "RR interval field has 0 bytes"),
         (bytes([0x10, 60, 1, 2, 3]), "RR interval field has 3 bytes"),
-        (bytes([0x00, 60, 9]), "unexpected bytes"),
+        (bytes([0x00, 60, 9]), "1 unexpected bytes"),
     ],
 )
 def test_bad_payloads_raise_the_parser_error(data: bytes, words: str) -> None:
@@ -69,3 +70,37 @@ def test_round_trip_for_every_flag_combination(
     m = parse_heart_rate_measurement(data)
     assert (m.bpm, m.contact, m.energy_expended_kj) == (bpm, contact, energy)
     assert m.rr_intervals_ms == pytest.approx(rr, abs=1000 / 1024)
+
+
+@given(
+    bpm=st.integers(0, 0xFFFF),
+    contact=st.sampled_from([None, False, True]),
+    energy=st.one_of(st.none(), st.integers(0, 0xFFFF)),
+    rr=st.lists(st.integers(1, 0xFFFF), min_size=1, max_size=8),
+)
+def test_agrees_with_bumbles_independent_codec(
+    bpm: int, contact: bool | None, energy: int | None, rr: list[int]
+) -> None:
+    measurement = HeartRateService.HeartRateMeasurement(
+        heart_rate=bpm,
+        sensor_contact_detected=contact,
+        energy_expended=energy,
+        rr_intervals=[r / 1024 for r in rr],
+    )
+    ours = parse_heart_rate_measurement(bytes(measurement))
+    assert (ours.bpm, ours.contact, ours.energy_expended_kj) == (bpm, contact, energy)
+    assert ours.rr_intervals_ms == pytest.approx([r * 1000 / 1024 for r in rr])
+    theirs = HeartRateService.HeartRateMeasurement.from_bytes(
+        encode_heart_rate_measurement(
+            bpm,
+            contact=contact,
+            energy_expended_kj=energy,
+            rr_intervals_ms=[r * 1000 / 1024 for r in rr],
+        )
+    )
+    assert (theirs.heart_rate, theirs.sensor_contact_detected, theirs.energy_expended) == (
+        bpm,
+        contact,
+        energy,
+    )
+    assert list(theirs.rr_intervals or []) == pytest.approx([r / 1024 for r in rr])

@@ -73,8 +73,8 @@ def test_round_trip_for_every_flag_combination(present: tuple[bool, ...]) -> Non
     [
         (b"", "empty"),
         (bytes([0x00, 1, 2, 3]), "truncated"),
-        (bytes([0x01, 1, 2, 3, 4]), "need 9 bytes"),
-        (bytes([0x00, 1, 2, 3, 4, 5]), "too long"),
+        (bytes([0x01, 1, 2, 3, 4]), "truncated in fast SpO2"),
+        (bytes([0x00, 1, 2, 3, 4, 5]), "1 unexpected bytes"),
         (bytes([0x20, 1, 2, 3, 4]), "reserved flag"),
     ],
 )

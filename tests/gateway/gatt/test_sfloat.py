@@ -11,6 +11,7 @@ from gateway.gatt.sfloat import (
     POSITIVE_INFINITY,
     RESERVED,
     NoValue,
+    decode_float,
     decode_sfloat,
 )
 from simulators.gatt.encoders import encode_sfloat
@@ -29,17 +30,18 @@ def test_every_encoding_decodes_to_a_finite_number_or_a_reasoned_no_value() -> N
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
+    ("sfloat", "float32", "expected"),
     [
-        (0x07FF, NAN),
-        (0x0800, NRES),
-        (0x07FE, POSITIVE_INFINITY),
-        (0x0802, NEGATIVE_INFINITY),
-        (0x0801, RESERVED),
+        (0x07FF, 0x007FFFFF, NAN),
+        (0x0800, 0x00800000, NRES),
+        (0x07FE, 0x007FFFFE, POSITIVE_INFINITY),
+        (0x0802, 0x00800002, NEGATIVE_INFINITY),
+        (0x0801, 0x00800001, RESERVED),
     ],
 )
-def test_special_values(raw: int, expected: NoValue) -> None:
-    assert decode_sfloat(raw) == expected
+def test_special_values(sfloat: int, float32: int, expected: NoValue) -> None:
+    assert decode_sfloat(sfloat) == expected
+    assert decode_float(float32) == expected
 
 
 @pytest.mark.parametrize(
