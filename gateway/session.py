@@ -49,6 +49,10 @@ class DeviceState:
     state: str = "disconnected"
     battery: int | None = None
     connects: int = 0
+    drops: int = 0
+    """Connections lost after they were established (out of range, battery, ...)."""
+    last_drop_ms: int | None = None
+    """When the last one was lost: readings stop there, and the gap is the device's."""
     parse_errors: int = 0
     no_values: int = 0
     last_error: str | None = field(default=None)
@@ -63,6 +67,8 @@ class DeviceState:
             "state": self.state,
             "battery": self.battery,
             "connects": self.connects,
+            "drops": self.drops,
+            "last_drop_ms": self.last_drop_ms,
             "parse_errors": self.parse_errors,
             **self.info,
         }
@@ -98,6 +104,8 @@ class DeviceSession:
                     await self._connect(lost)
                     failures = 0
                     await lost.wait()
+                    self.state.drops += 1
+                    self.state.last_drop_ms = self._clock()
                     log.info("device %s disconnected", self.state.address)
                 except (BleakError, TimeoutError, OSError) as exc:
                     failures += 1

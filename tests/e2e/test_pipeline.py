@@ -244,3 +244,32 @@ def test_a_stored_spot_check_keeps_its_device_time(settings: Settings, tmp_path:
             (taken.astimezone(UTC),),
         ).fetchall()
     assert rows == [(2, 89.0), (3, 97.0)]
+
+
+def test_a_device_that_drops_out_is_resumed_and_its_gap_reported(settings: Settings) -> None:
+    gateway = GatewayThread(settings, patients=1)
+    watcher = vigil_mqtt.Watcher(settings, [Topics(settings.gateway_id).devices], "watch-devs")
+    gateway.start()
+    strap = next(w for w in gateway.ward.wearables if w.kind == "heart-rate-strap")
+
+    def strap_readings() -> int:
+        return sum(1 for r in gateway.ward.sent if r.address == strap.address)
+
+    try:
+        assert wait_for(lambda: strap.subscribed(strap.measurement), 15)
+        time.sleep(2)
+        gateway.call(strap.disconnect_all)  # the patient walks out of range
+        before = strap_readings()
+        assert wait_for(lambda: strap.subscribed(strap.measurement), 15)  # and comes back
+        assert wait_for(lambda: strap_readings() > before + 2, 10)
+        assert gateway.service is not None
+        state = gateway.service.sessions[strap.address].state
+        assert (state.connects, state.drops, state.state) == (2, 1, "connected")
+    finally:
+        gateway.stop_wearables()
+        gateway.stop()
+    time.sleep(0.5)  # the final devices message, published on shutdown
+    devices = watcher.get(Topics(settings.gateway_id).devices)["value"]
+    watcher.close()
+    reported = next(d for d in devices if d["address"] == strap.address)
+    assert reported["drops"] == 1 and reported["last_drop_ms"] > 0
