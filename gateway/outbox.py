@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS batch (
 );
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counter VALUES ('next_seq', 0);
+INSERT OR IGNORE INTO counter VALUES ('dropped', 0);
 """
 
 
@@ -128,6 +129,33 @@ class Outbox:
         (sealed,) = self._db.execute("SELECT min(oldest) FROM batch").fetchone()
         times = [t for t in (loose, sealed) if t is not None]
         return min(times) if times else None
+
+    def drop_oldest(self, max_readings: int, after_seq: int) -> int:
+        """Keep the outbox within ``max_readings`` by deleting the oldest sealed batches
+        after ``after_seq`` (those before it are already with the publisher). The readings
+        dropped are counted for good, and their ``seq`` values become a visible gap."""
+        excess = self.depth() - max_readings
+        dropped = 0
+        with self._db:
+            while excess > 0:
+                row = self._db.execute(
+                    "SELECT seq, readings FROM batch WHERE seq > ? ORDER BY seq LIMIT 1",
+                    (after_seq,),
+                ).fetchone()
+                if row is None:
+                    break
+                self._db.execute("DELETE FROM batch WHERE seq = ?", (row[0],))
+                excess -= row[1]
+                dropped += row[1]
+            self._db.execute(
+                "UPDATE counter SET value = value + ? WHERE name = 'dropped'", (dropped,)
+            )
+        return dropped
+
+    def dropped(self) -> int:
+        """Readings dropped because the outbox was full, over the gateway's whole life."""
+        (count,) = self._db.execute("SELECT value FROM counter WHERE name='dropped'").fetchone()
+        return int(count)
 
     def next_seq(self) -> int:
         (seq,) = self._db.execute("SELECT value FROM counter WHERE name='next_seq'").fetchone()

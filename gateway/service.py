@@ -150,6 +150,9 @@ class GatewayService:
 
     def _seal_and_publish(self) -> None:
         self.outbox.seal(self.clock())
+        dropped = self.outbox.drop_oldest(self.settings.outbox_max_readings, self._handed_up_to)
+        if dropped:
+            log.warning("outbox full: dropped the %d oldest readings", dropped)
         if self._publisher is None:
             return
         room = self.settings.max_inflight_batches - len(self._inflight)
@@ -172,6 +175,7 @@ class GatewayService:
             "readings": self.counters.readings,
             "published": self.counters.published,
             "next_seq": self.outbox.next_seq(),
+            "dropped": self.outbox.dropped(),
             "parse_errors": sum(s.state.parse_errors for s in self.sessions.values()),
         }
         self._publisher.publish(self.topics.status, json.dumps(status).encode(), retain=True)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     publish_interval_s: float = Field(
         default=1.0, description="How often the gateway seals and publishes a batch"
     )
+    outbox_max_readings: int = Field(
+        default=2_000_000,
+        description="Readings the gateway outbox holds before it drops the oldest "
+        "(about 5 days of one patient's devices)",
+    )
     max_inflight_batches: int = Field(
         default=10, description="Batches published but not yet acknowledged by the broker"
     )

@@ -217,7 +217,7 @@ def test_gateway_status_is_retained_with_counts(settings: Settings) -> None:
     assert strap["location"] == "chest" and strap["battery"] == 100
     assert all(d["patient"] == "p0001" and d["parse_errors"] == 0 for d in devices)
     assert status["published"] == counters.published > 0
-    assert status["outbox_depth"] == 0
+    assert status["outbox_depth"] == 0 and status["dropped"] == 0
     assert status["version"] and status["next_seq"] >= 1
 
 

@@ -50,3 +50,17 @@ def test_only_acknowledged_batches_leave_and_seq_survives_restart(tmp_path: Path
     reopened.append(readings(1, start=9))
     assert reopened.seal(2).seq == 2  # type: ignore[union-attr]
     assert [b.seq for b in reopened.pending(after_seq=1)] == [2]
+
+
+def test_a_full_outbox_drops_the_oldest_unsent_batches_and_counts_them(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, "gw-1")
+    for i in range(4):
+        box.append(readings(4, start=4 * i))
+        box.seal(i)
+    assert box.drop_oldest(max_readings=10, after_seq=0) == 8  # batch 0 is with the publisher
+    assert [b.seq for b in box.pending()] == [0, 3]
+    assert box.depth() == 8
+    assert box.drop_oldest(max_readings=10, after_seq=0) == 0
+    box.close()
+    assert Outbox(path, "gw-1").dropped() == 8  # survives restarts
