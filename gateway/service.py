@@ -61,7 +61,7 @@ class GatewayService:
     def __init__(
         self,
         settings: Settings,
-        pairings: dict[str, str],
+        pairings: dict[str, str] | Callable[[], dict[str, str]],
         backends: Backends = Backends(),
         clock: Callable[[], int] = wall_clock_ms,
         publisher_factory: Callable[..., Publisher] = MqttPublisher.connect,
@@ -69,7 +69,10 @@ class GatewayService:
         self.settings = settings
         self.gateway = settings.gateway_id
         self.topics = Topics(self.gateway)
-        self.pairings = {address.upper(): patient for address, patient in pairings.items()}
+        # A callable is re-read before each discovery pass, so `vigil pair` takes effect
+        # on a running gateway.
+        self._pairing_source = pairings if callable(pairings) else (lambda: dict(pairings))
+        self.pairings: dict[str, str] = {}
         self.backends = backends
         self.clock = clock
         self.counters = Counters()
@@ -81,12 +84,16 @@ class GatewayService:
         self._handed_up_to = -1  # highest seq given to the publisher this run
         self._tasks: list[asyncio.Task[None]] = []
         self._session_tasks: dict[str, asyncio.Task[None]] = {}
+        self._retired: list[asyncio.Task[None]] = []
+        self._refresh_pairings()
         self._connect_slot = asyncio.Semaphore(1)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, drain_timeout_s: float = 10.0) -> Counters:
         log.info("gateway %s starting with %d paired devices", self.gateway, len(self.pairings))
+        if not self.pairings:
+            log.warning("no paired devices yet: pair one with `vigil pair`")
         self._tasks = [
             asyncio.create_task(self._broker_loop(), name="broker"),
             asyncio.create_task(self._discovery_loop(), name="discovery"),
@@ -100,7 +107,7 @@ class GatewayService:
 
     async def _shutdown(self, drain_timeout_s: float) -> None:
         discovery_and_sessions = [t for t in self._tasks if t.get_name() == "discovery"]
-        discovery_and_sessions += list(self._session_tasks.values())
+        discovery_and_sessions += list(self._session_tasks.values()) + self._retired
         await _cancel(discovery_and_sessions)
         # Everything received is on disk; give the broker a bounded time to take it.
         deadline = time.monotonic() + drain_timeout_s
@@ -179,13 +186,30 @@ class GatewayService:
             "parse_errors": sum(s.state.parse_errors for s in self.sessions.values()),
         }
         self._publisher.publish(self.topics.status, json.dumps(status).encode(), retain=True)
-        devices = [s.state.public() for s in self.sessions.values()]
+        devices = [
+            self.sessions[a].state.public()
+            if a in self.sessions
+            else {"address": a, "patient": p, "state": "searching"}
+            for a, p in self.pairings.items()
+        ]
         self._publisher.publish(self.topics.devices, json.dumps(devices).encode(), retain=True)
 
     # -- Bluetooth ------------------------------------------------------------------------
 
+    def _refresh_pairings(self) -> None:
+        fresh = {a.upper(): p for a, p in self._pairing_source().items()}
+        for address in list(self.sessions):
+            if fresh.get(address) != self.pairings.get(address):  # unpaired or re-assigned
+                task = self._session_tasks.pop(address)
+                task.cancel()
+                self._retired.append(task)
+                del self.sessions[address]
+                log.info("device %s is no longer paired as before; session stopped", address)
+        self.pairings = fresh
+
     async def _discovery_loop(self) -> None:
         while True:
+            self._refresh_pairings()
             missing = set(self.pairings) - set(self.sessions)
             if missing:
                 for device in await self._scan(missing):

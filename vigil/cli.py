@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=".vigil", help="where data lives (.vigil)")
 
     gateway = sub.add_parser("gateway", help="run the Bluetooth gateway")
-    source = gateway.add_mutually_exclusive_group(required=True)
+    source = gateway.add_mutually_exclusive_group()
     source.add_argument(
         "--simulate",
         type=positive_int,
@@ -95,7 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=pairing,
         action="append",
         metavar="ADDRESS=PATIENT",
-        help="a real device and its patient (repeatable)",
+        help="a real device and its patient (repeatable); "
+        "default: the devices paired with `vigil pair`",
+    )
+
+    pair = sub.add_parser("pair", help="pair a wearable with a patient on this gateway")
+    action = pair.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="show the paired devices")
+    action.add_argument("--remove", metavar="ADDRESS", help="forget a paired device")
+    action.add_argument("--device", metavar="ADDRESS", help="pair this device (with --patient)")
+    pair.add_argument("--patient", help="the patient id for --device (e.g. p0001)")
+    pair.add_argument(
+        "--scan-seconds", type=duration, default=5.0, help="how long to look for devices (5s)"
     )
 
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL)")
@@ -130,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "demo": _demo,
         "gateway": _gateway,
+        "pair": _pair,
         "ingest": _ingest,
         "api": _api,
         "migrate": _migrate,
@@ -190,10 +202,64 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
                 await service.run(stop)
             finally:
                 await ward.stop()
-        else:
+        elif args.pair:
             await GatewayService(settings, dict(args.pair)).run(stop)
+        else:
+            from gateway.pairing import Registry
+
+            registry = Registry(settings.gateway_data_dir / "pairings.json")
+            await GatewayService(settings, registry.pairings).run(stop)
 
     asyncio.run(run())
+    return 0
+
+
+def _pair(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.pairing import PairingError, Registry, interactive
+    from gateway.service import Backends
+
+    registry = Registry(settings.gateway_data_dir / "pairings.json")
+    try:
+        if args.list:
+            pairings = registry.load()
+            if not pairings:
+                print("no paired devices; pair one with `vigil pair`")
+            for p in pairings:
+                print(
+                    f"{p.address}  {p.patient:<12} {p.kind:<17} {p.name}  (paired {p.paired_at}"
+                    f"{', bonded' if p.bonded else ''})"
+                )
+            return 0
+        if args.remove:
+            removed = registry.remove(args.remove)
+            print(f"removed {removed.name} ({removed.address}), paired to {removed.patient}")
+            return 0
+        if args.device:
+            if not args.patient:
+                raise UserError("--device needs --patient (e.g. --patient p0001)")
+            return asyncio.run(_pair_one(args, registry))
+        if args.patient:
+            raise UserError("--patient goes with --device ADDRESS")
+        asyncio.run(interactive(Backends(), registry, input, print, args.scan_seconds))
+        return 0
+    except PairingError as exc:
+        raise UserError(str(exc)) from None
+
+
+async def _pair_one(args: argparse.Namespace, registry: Any) -> int:
+    from gateway.pairing import PairingError, pair, scan
+    from gateway.service import Backends
+
+    wanted = args.device.upper()
+    nearby = next(
+        (n for n in await scan(Backends(), args.scan_seconds) if n.address == wanted), None
+    )
+    if nearby is None:
+        raise PairingError(
+            f"{args.device} was not found nearby: wake the device, bring it close and try again"
+        )
+    pairing = await pair(nearby, args.patient, Backends(), registry)
+    print(f"paired {pairing.name} ({pairing.address}, {pairing.kind}) to {pairing.patient}")
     return 0
 
 

@@ -18,6 +18,12 @@ import pytest
 from vigil.embedded.processes import free_port
 
 
+def test_pair_list_when_nothing_is_paired(tmp_path: Path) -> None:
+    result = vigil("pair", "--list", env={"VIGIL_GATEWAY_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert "no paired devices; pair one with `vigil pair`" in result.stdout
+
+
 def vigil(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
@@ -37,11 +43,15 @@ def vigil(
         (["demo", "--duration", "3x"], "is not a duration; use a number with a unit"),
         (["demo", "--patients", "0"], "is not a whole number of at least 1"),
         (["demo", "--api-port", "70000"], "is not a TCP port"),
-        (["gateway"], "one of the arguments --simulate --pair is required"),
+        (["gateway", "--simulate", "2", "--pair", "C1:00:00:00:00:01=p1"], "not allowed with"),
         (["gateway", "--pair", "nonsense"], "is not ADDRESS=PATIENT"),
         (["ingest"], "no database: set VIGIL_DATABASE_URL"),
         (["migrate"], "no database: set VIGIL_DATABASE_URL"),
         (["gateway", "--simulate", "1"], "no broker: set VIGIL_MQTT_URL"),
+        (["pair", "--device", "C1:00:00:00:00:01"], "--device needs --patient"),
+        (["pair", "--patient", "p1"], "--patient goes with --device ADDRESS"),
+        (["pair", "--remove", "C1:00:00:00:00:09"], "is not paired (see `vigil pair --list`)"),
+        (["pair", "--list", "--remove", "x"], "not allowed with argument"),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(args: list[str], words: str) -> None:
