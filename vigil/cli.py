@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import re
 import signal
@@ -99,6 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the devices paired with `vigil pair`",
     )
 
+    simulate = sub.add_parser(
+        "simulate", help="replay a captured notification trace through the real gateway path"
+    )
+    simulate.add_argument(
+        "--trace",
+        required=True,
+        metavar="FILE",
+        help='JSON lines: {"t": s, "device": "AA:..", "char": "2a37", "hex": ".."}',
+    )
+    simulate.add_argument("--patient", default="p0001", help="whose readings they are (p0001)")
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="replay speed; 10 plays ten times faster (1)"
+    )
+
     pair = sub.add_parser("pair", help="pair a wearable with a patient on this gateway")
     action = pair.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="show the paired devices")
@@ -142,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "gateway": _gateway,
         "pair": _pair,
+        "simulate": _simulate,
         "ingest": _ingest,
         "api": _api,
         "migrate": _migrate,
@@ -211,6 +227,55 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
             await GatewayService(settings, registry.pairings).run(stop)
 
     asyncio.run(run())
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.service import Backends, GatewayService
+    from simulators.trace import TracePlayer, parse_trace
+
+    if not settings.mqtt_url:
+        raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+    if args.speed <= 0:
+        raise UserError("--speed must be above 0 (e.g. 1 for real time, 10 for ten times faster)")
+    try:
+        with open(args.trace, encoding="utf-8") as trace:
+            events, problems = parse_trace(trace)
+    except OSError as exc:
+        raise UserError(f"cannot read the trace {args.trace}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"the trace {args.trace} is not UTF-8 text") from None
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    if not events:
+        raise UserError(f"the trace {args.trace} holds no notification to replay")
+
+    async def run() -> dict[str, Any]:
+        stop = asyncio.Event()
+        player = TracePlayer(events, args.patient)
+        central = await player.start()
+        service = GatewayService(settings, player.pairings, Backends(*central.backends()))
+        running = asyncio.create_task(service.run(stop))
+        if not await player.wait_until_subscribed(60):
+            stop.set()
+            await running
+            raise UserError("the gateway did not subscribe to every device of the trace")
+        await player.play(args.speed)
+        for problem in player.refused:
+            print(f"skipped {problem}", file=sys.stderr)
+        await asyncio.sleep(1.5)  # the last notifications reach the outbox and a batch
+        stop.set()
+        counters = await running
+        return {
+            "notifications": player.sent,
+            "skipped": len(problems) + len(player.refused),
+            "readings": counters.readings,
+            "published": counters.published,
+            "parse_errors": sum(s.state.parse_errors for s in service.sessions.values()),
+        }
+
+    summary = asyncio.run(run())
+    print(json.dumps(summary))
     return 0
 
 
