@@ -14,7 +14,7 @@ from simulators.ble import PulseOximeter
 from tests.builders import T0, batch
 from tests.e2e.harness import GatewayThread, IngestProcess
 from vigil import mqtt as vigil_mqtt
-from vigil.embedded.broker import start_broker
+from vigil.embedded.broker import find_mosquitto, start_broker
 from vigil.embedded.processes import free_port
 from vigil.metrics import BY_ID
 from vigil.settings import Settings
@@ -273,3 +273,37 @@ def test_a_device_that_drops_out_is_resumed_and_its_gap_reported(settings: Setti
     watcher.close()
     reported = next(d for d in devices if d["address"] == strap.address)
     assert reported["drops"] == 1 and reported["last_drop_ms"] > 0
+
+
+def test_a_broker_restart_mid_stream_loses_nothing(settings: Settings, tmp_path: Path) -> None:
+    if find_mosquitto() is None:
+        pytest.skip(
+            "needs Mosquitto, whose persistence keeps sessions across a restart "
+            "(amqtt keeps nothing); `.ci/run` installs it"
+        )
+    broker = start_broker(tmp_path / "broker")
+    port = int(broker.url.rsplit(":", 1)[1])
+    settings = settings.model_copy(update={"mqtt_url": broker.url})
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    gateway = GatewayThread(settings, patients=2)
+    gateway.start()
+    try:
+        time.sleep(4)
+        broker.stop()  # Mosquitto saves its sessions on the way down
+        time.sleep(20)
+        waiting = gateway.outbox_depth()
+        assert waiting > 40  # the gateway kept measuring into its outbox
+        broker = start_broker(tmp_path / "broker", port=port)
+        assert wait_for(lambda: gateway.outbox_depth() < waiting / 2, 60)
+        time.sleep(2)
+    finally:
+        gateway.stop_wearables()
+        time.sleep(1.5)
+        counters = gateway.stop()
+    try:
+        assert counters.published == counters.readings
+        assert_stored_exactly_once(gateway, settings, counters.published, minimum=150)
+    finally:
+        ingest.stop()
+        broker.stop()

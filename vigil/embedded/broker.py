@@ -6,6 +6,8 @@ for a production one); amqtt speaks MQTT 3.1.1 only, which the services handle.
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,9 @@ from vigil.embedded.processes import free_port, spawn, stop, wait_for_port
 _MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
-persistence false
+persistence true
+persistence_location {folder}/
+autosave_interval 30
 max_inflight_messages 100
 max_queued_messages 100000
 max_queued_bytes 0
@@ -36,6 +40,19 @@ class PrivateBroker:
         stop(self.process, timeout=5)
 
 
+def _run_as(folder: Path) -> str:
+    """Started by root, Mosquitto drops to the 'mosquitto' user, which then cannot write
+    its log or persistence file in a folder root owns: hand the folder over."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return ""
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return "user root\n"  # no such account: Mosquitto stays root (loopback only)
+    os.chown(folder, account.pw_uid, account.pw_gid)
+    return ""
+
+
 def find_mosquitto() -> str | None:
     """Debian installs it in /usr/sbin, which is not on every user's PATH."""
     return shutil.which("mosquitto") or next(
@@ -50,7 +67,10 @@ def start_broker(folder: Path, prefer: str = "mosquitto", port: int | None = Non
     mosquitto = find_mosquitto() if prefer == "mosquitto" else None
     if mosquitto:
         conf = folder / "mosquitto.conf"
-        conf.write_text(_MOSQUITTO_CONF.format(port=port, log=folder / "mosquitto.log"))
+        conf.write_text(
+            _MOSQUITTO_CONF.format(port=port, folder=folder, log=folder / "mosquitto.log")
+            + _run_as(folder)
+        )
         process = spawn([mosquitto, "-c", str(conf)], log=folder / "mosquitto.out")
         kind = "mosquitto"
     else:
