@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -98,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS=PATIENT",
         help="a real device and its patient (repeatable); "
         "default: the devices paired with `vigil pair`",
+    )
+    gateway.add_argument(
+        "--sent-log",
+        metavar="FILE",
+        help="with --simulate: append each reading the simulated wearables send (JSON lines)",
     )
 
     simulate = sub.add_parser(
@@ -205,19 +211,24 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.mqtt_url:
         raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
 
+    if args.sent_log and not args.simulate:
+        raise UserError("--sent-log goes with --simulate N")
+
     async def run() -> None:
         stop = _asyncio_stop_event()
         if args.simulate:
             from simulators.ble import Ward
 
-            ward = Ward(args.simulate)
-            central = await ward.start()
-            scanner, client = central.backends()
-            service = GatewayService(settings, ward.pairings, Backends(scanner, client))
-            try:
-                await service.run(stop)
-            finally:
-                await ward.stop()
+            with contextlib.ExitStack() as files:
+                log = files.enter_context(open(args.sent_log, "a")) if args.sent_log else None
+                ward = Ward(args.simulate, sent_log=log)
+                central = await ward.start()
+                scanner, client = central.backends()
+                service = GatewayService(settings, ward.pairings, Backends(scanner, client))
+                try:
+                    await service.run(stop)
+                finally:
+                    await ward.stop()
         elif args.pair:
             await GatewayService(settings, dict(args.pair)).run(stop)
         else:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TextIO
 
 from simulators.ble.backend import BumbleCentral
 from simulators.ble.radio import VirtualRadio
@@ -34,13 +36,22 @@ def patient_id(index: int) -> str:
 
 
 class Ward:
-    def __init__(self, patients: int, seed: int = 1, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        patients: int,
+        seed: int = 1,
+        interval_s: float = 1.0,
+        sent_log: TextIO | None = None,
+    ) -> None:
         if patients < 1 or patients > 0xFFFF:
             raise ValueError("a ward holds 1 to 65535 patients")
         self.patients = patients
         self.seed = seed
         self.interval_s = interval_s
         self.sent: list[SentReading] = []
+        self._sent_log = sent_log
+        """Where each sent reading is also written, one JSON line each, flushed every tick:
+        the record survives when the process that ran the ward is killed."""
         self.wearables: list[Wearable] = []
         self.pairings: dict[str, str] = {}
         """Device address -> patient id, what a patient sets up with `vigil pair`."""
@@ -86,9 +97,12 @@ class Ward:
                 patient = self.pairings[wearable.address]
                 sent = await wearable.tick(self.interval_s)
                 for metric, values in sent.items():
-                    self.sent.extend(
-                        SentReading(wearable.address, patient, metric, v) for v in values
-                    )
+                    readings = [SentReading(wearable.address, patient, metric, v) for v in values]
+                    self.sent.extend(readings)
+                    if self._sent_log is not None:
+                        self._sent_log.writelines(json.dumps(asdict(r)) + "\n" for r in readings)
+            if self._sent_log is not None:
+                self._sent_log.flush()
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 
     async def stop(self) -> None:
