@@ -7,7 +7,6 @@ for a production one); amqtt speaks MQTT 3.1.1 only, which the services handle.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -40,17 +39,12 @@ class PrivateBroker:
         stop(self.process, timeout=5)
 
 
-def _run_as(folder: Path) -> str:
-    """Started by root, Mosquitto drops to the 'mosquitto' user, which then cannot write
-    its log or persistence file in a folder root owns: hand the folder over."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return ""
-    try:
-        account = pwd.getpwnam("mosquitto")
-    except KeyError:
-        return "user root\n"  # no such account: Mosquitto stays root (loopback only)
-    os.chown(folder, account.pw_uid, account.pw_gid)
-    return ""
+def _run_as() -> str:
+    """Started by root, Mosquitto drops to the 'mosquitto' user, which cannot reach a
+    private folder (pytest's and mkdtemp's are 0700) for its log and persistence file.
+    This broker listens on loopback only and lives as long as the demo or test run, so it
+    stays with the user that started it."""
+    return "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
 
 
 def find_mosquitto() -> str | None:
@@ -69,7 +63,7 @@ def start_broker(folder: Path, prefer: str = "mosquitto", port: int | None = Non
         conf = folder / "mosquitto.conf"
         conf.write_text(
             _MOSQUITTO_CONF.format(port=port, folder=folder, log=folder / "mosquitto.log")
-            + _run_as(folder)
+            + _run_as()
         )
         process = spawn([mosquitto, "-c", str(conf)], log=folder / "mosquitto.out")
         kind = "mosquitto"
