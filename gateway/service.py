@@ -109,9 +109,10 @@ class GatewayService:
         discovery_and_sessions = [t for t in self._tasks if t.get_name() == "discovery"]
         discovery_and_sessions += list(self._session_tasks.values()) + self._retired
         await _cancel(discovery_and_sessions)
-        # Everything received is on disk; give the broker a bounded time to take it.
+        # Everything received is on disk; give the broker a bounded time to take it (the
+        # broker task keeps trying to connect meanwhile, if it has not yet).
         deadline = time.monotonic() + drain_timeout_s
-        while self.outbox.depth() and time.monotonic() < deadline and self._publisher:
+        while self.outbox.depth() and time.monotonic() < deadline:
             self._seal_and_publish()
             await asyncio.sleep(0.05)
         await _cancel(self._tasks)
