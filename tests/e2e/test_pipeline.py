@@ -15,7 +15,6 @@ from tests.builders import T0, batch
 from tests.e2e.harness import GatewayThread, IngestProcess
 from vigil import mqtt as vigil_mqtt
 from vigil.embedded.broker import find_mosquitto, start_broker
-from vigil.embedded.processes import free_port
 from vigil.metrics import BY_ID
 from vigil.settings import Settings
 from vigil.wire.batch import encode_batch
@@ -93,19 +92,26 @@ def assert_stored_exactly_once(
 def test_readings_wait_in_the_outbox_through_a_broker_outage(
     settings: Settings, tmp_path: Path
 ) -> None:
-    port = free_port()
-    settings = settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{port}"})
+    if find_mosquitto() is None:
+        pytest.skip(
+            "needs Mosquitto's persistence: ingest's session must outlive the outage "
+            "(amqtt keeps nothing); `.ci/run` installs it"
+        )
+    # Ingest's persistent session exists before the outage, as in production; otherwise
+    # whatever the gateway publishes before ingest subscribes has nobody to go to.
+    broker = start_broker(tmp_path / "broker")
+    port = int(broker.url.rsplit(":", 1)[1])
+    settings = settings.model_copy(update={"mqtt_url": broker.url})
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    broker.stop()
     gateway = GatewayThread(settings, patients=2)
-    gateway.start()  # no broker yet: the gateway keeps measuring into its outbox
-    broker = None
-    ingest: IngestProcess | None = None
+    gateway.start()  # no broker: the gateway keeps measuring into its outbox
     try:
         time.sleep(5)
         waiting = gateway.outbox_depth()
         assert waiting > 20
         broker = start_broker(tmp_path / "broker", port=port)
-        ingest = IngestProcess(settings, tmp_path / "ingest.log")
-        ingest.start()
         assert wait_for(lambda: gateway.outbox_depth() < waiting, 40)  # reconnected, draining
         time.sleep(2)
     finally:
@@ -116,10 +122,8 @@ def test_readings_wait_in_the_outbox_through_a_broker_outage(
         assert counters.published == counters.readings
         assert_stored_exactly_once(gateway, settings, counters.published, minimum=40)
     finally:
-        if ingest is not None:
-            ingest.stop()
-        if broker is not None:
-            broker.stop()
+        ingest.stop()
+        broker.stop()
 
 
 def publish(settings: Settings, topic: str, payloads: list[bytes]) -> None:
