@@ -106,11 +106,16 @@ class IngestService:
         return None
 
     def _subscribe(self, client: mqtt.Client) -> None:
-        # MQTT 5 shared subscription lets several ingest processes split the load; a 3.1.1
-        # broker gets the plain filter (one ingest process).
+        # A shared subscription (MQTT 5) lets several ingest processes split the load, but
+        # Mosquitto 2.0.11 does not restore shared subscriptions from its persistence file:
+        # after a broker restart, what is published before ingest resubscribes is dropped.
+        # So the plain filter is the default, and sharing is opt-in.
         topic = ALL.readings
-        if client.protocol == mqtt.MQTTv5:
-            topic = f"$share/{self.settings.ingest_share_group}/{topic}"
+        group = self.settings.ingest_share_group
+        if group and client.protocol == mqtt.MQTTv5:
+            topic = f"$share/{group}/{topic}"
+        elif group:
+            log.warning("the broker speaks MQTT 3.1.1: no shared subscription, one ingest only")
         client.subscribe(topic, qos=1)
         # The broker handles one client's packets in order, so whoever sees 'online' knows
         # the subscription is in place: the demo and tests wait for it before publishing.

@@ -63,9 +63,10 @@ class Settings(BaseSettings):
         default="vigil-ingest", description="MQTT client id of the ingest service"
     )
     ingest_share_group: str = Field(
-        default="ingest",
-        description="MQTT v5 shared-subscription group: ingest processes in one group "
-        "split the load",
+        default="",
+        description="MQTT v5 shared-subscription group, for several ingest processes; "
+        "empty: one ingest with a plain subscription, which Mosquitto 2.0 keeps across "
+        "broker restarts (it does not keep shared ones)",
     )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
     api_port: int = Field(default=8000, description="Port the API listens on")

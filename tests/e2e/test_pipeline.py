@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from simulators.ble import PulseOximeter
 from tests.builders import T0, batch
 from tests.e2e.harness import GatewayThread, IngestProcess
 from vigil import mqtt as vigil_mqtt
-from vigil.embedded.broker import find_mosquitto, start_broker
+from vigil.embedded.broker import PrivateBroker, find_mosquitto, start_broker
 from vigil.metrics import BY_ID
 from vigil.settings import Settings
 from vigil.wire.batch import encode_batch
@@ -89,41 +91,63 @@ def assert_stored_exactly_once(
     assert sum(len(v) for v in result.values()) == published
 
 
-def test_readings_wait_in_the_outbox_through_a_broker_outage(
-    settings: Settings, tmp_path: Path
-) -> None:
+@dataclass
+class OwnBroker:
+    """A private Mosquitto with persistence, and an ingest whose session it keeps."""
+
+    settings: Settings
+    folder: Path
+    port: int
+    broker: PrivateBroker
+
+    def stop(self) -> None:
+        self.broker.stop()  # Mosquitto saves its sessions on the way down
+
+    def restart(self) -> None:
+        self.broker = start_broker(self.folder, port=self.port)
+
+
+@pytest.fixture
+def own_broker(settings: Settings, tmp_path: Path) -> Iterator[OwnBroker]:
     if find_mosquitto() is None:
         pytest.skip(
-            "needs Mosquitto's persistence: ingest's session must outlive the outage "
+            "needs Mosquitto, whose persistence keeps ingest's session through an outage "
             "(amqtt keeps nothing); `.ci/run` installs it"
         )
-    # Ingest's persistent session exists before the outage, as in production; otherwise
-    # whatever the gateway publishes before ingest subscribes has nobody to go to.
     broker = start_broker(tmp_path / "broker")
-    port = int(broker.url.rsplit(":", 1)[1])
-    settings = settings.model_copy(update={"mqtt_url": broker.url})
-    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    own = OwnBroker(
+        # the default plain subscription: Mosquitto 2.0 does not restore shared ones
+        settings.model_copy(update={"mqtt_url": broker.url, "ingest_share_group": ""}),
+        tmp_path / "broker",
+        int(broker.url.rsplit(":", 1)[1]),
+        broker,
+    )
+    # Ingest's persistent session exists before any outage, as in production; otherwise
+    # whatever the gateway publishes before ingest subscribes has nobody to go to.
+    ingest = IngestProcess(own.settings, tmp_path / "ingest.log")
     ingest.start()
-    broker.stop()
-    gateway = GatewayThread(settings, patients=2)
+    yield own
+    ingest.stop()
+    own.broker.stop()
+
+
+def test_readings_wait_in_the_outbox_through_a_broker_outage(own_broker: OwnBroker) -> None:
+    own_broker.stop()
+    gateway = GatewayThread(own_broker.settings, patients=2)
     gateway.start()  # no broker: the gateway keeps measuring into its outbox
     try:
         time.sleep(5)
         waiting = gateway.outbox_depth()
         assert waiting > 20
-        broker = start_broker(tmp_path / "broker", port=port)
+        own_broker.restart()
         assert wait_for(lambda: gateway.outbox_depth() < waiting, 40)  # reconnected, draining
         time.sleep(2)
     finally:
         gateway.stop_wearables()
         time.sleep(1.5)
         counters = gateway.stop()
-    try:
-        assert counters.published == counters.readings
-        assert_stored_exactly_once(gateway, settings, counters.published, minimum=40)
-    finally:
-        ingest.stop()
-        broker.stop()
+    assert counters.published == counters.readings
+    assert_stored_exactly_once(gateway, own_broker.settings, counters.published, minimum=40)
 
 
 def publish(settings: Settings, topic: str, payloads: list[bytes]) -> None:
@@ -279,35 +303,21 @@ def test_a_device_that_drops_out_is_resumed_and_its_gap_reported(settings: Setti
     assert reported["drops"] == 1 and reported["last_drop_ms"] > 0
 
 
-def test_a_broker_restart_mid_stream_loses_nothing(settings: Settings, tmp_path: Path) -> None:
-    if find_mosquitto() is None:
-        pytest.skip(
-            "needs Mosquitto, whose persistence keeps sessions across a restart "
-            "(amqtt keeps nothing); `.ci/run` installs it"
-        )
-    broker = start_broker(tmp_path / "broker")
-    port = int(broker.url.rsplit(":", 1)[1])
-    settings = settings.model_copy(update={"mqtt_url": broker.url})
-    ingest = IngestProcess(settings, tmp_path / "ingest.log")
-    ingest.start()
-    gateway = GatewayThread(settings, patients=2)
+def test_a_broker_restart_mid_stream_loses_nothing(own_broker: OwnBroker) -> None:
+    gateway = GatewayThread(own_broker.settings, patients=2)
     gateway.start()
     try:
         time.sleep(4)
-        broker.stop()  # Mosquitto saves its sessions on the way down
+        own_broker.stop()
         time.sleep(20)
         waiting = gateway.outbox_depth()
         assert waiting > 40  # the gateway kept measuring into its outbox
-        broker = start_broker(tmp_path / "broker", port=port)
+        own_broker.restart()
         assert wait_for(lambda: gateway.outbox_depth() < waiting / 2, 60)
         time.sleep(2)
     finally:
         gateway.stop_wearables()
         time.sleep(1.5)
         counters = gateway.stop()
-    try:
-        assert counters.published == counters.readings
-        assert_stored_exactly_once(gateway, settings, counters.published, minimum=150)
-    finally:
-        ingest.stop()
-        broker.stop()
+    assert counters.published == counters.readings
+    assert_stored_exactly_once(gateway, own_broker.settings, counters.published, minimum=150)
