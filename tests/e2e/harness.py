@@ -100,6 +100,12 @@ class GatewayThread:
     def stop_wearables(self) -> None:
         self.call(self.ward.stop)
 
+    def finish(self) -> Counters:
+        """Stop the wearables, let their last notifications land, then stop the gateway."""
+        self.stop_wearables()
+        time.sleep(1.5)
+        return self.stop()
+
     def stop(self) -> Counters:
         assert self._stop is not None and self._result is not None
         self.loop.call_soon_threadsafe(self._stop.set)

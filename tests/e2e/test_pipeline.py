@@ -55,9 +55,7 @@ def test_every_reading_is_stored_exactly_once_across_an_ingest_crash(
         ingest.start()
         time.sleep(4)
     finally:
-        gateway.stop_wearables()
-        time.sleep(1.5)
-        counters = gateway.stop()
+        counters = gateway.finish()
 
     assert counters.published == counters.readings, "the gateway outbox drained"
     assert_stored_exactly_once(gateway, settings, counters.published, minimum=60)
@@ -143,9 +141,7 @@ def test_readings_wait_in_the_outbox_through_a_broker_outage(own_broker: OwnBrok
         assert wait_for(lambda: gateway.outbox_depth() < waiting, 40)  # reconnected, draining
         time.sleep(2)
     finally:
-        gateway.stop_wearables()
-        time.sleep(1.5)
-        counters = gateway.stop()
+        counters = gateway.finish()
     assert counters.published == counters.readings
     assert_stored_exactly_once(gateway, own_broker.settings, counters.published, minimum=40)
 
@@ -316,8 +312,6 @@ def test_a_broker_restart_mid_stream_loses_nothing(own_broker: OwnBroker) -> Non
         assert wait_for(lambda: gateway.outbox_depth() < waiting / 2, 60)
         time.sleep(2)
     finally:
-        gateway.stop_wearables()
-        time.sleep(1.5)
-        counters = gateway.stop()
+        counters = gateway.finish()
     assert counters.published == counters.readings
     assert_stored_exactly_once(gateway, own_broker.settings, counters.published, minimum=150)
