@@ -70,6 +70,8 @@ class DeviceState:
             "drops": self.drops,
             "last_drop_ms": self.last_drop_ms,
             "parse_errors": self.parse_errors,
+            "no_values": self.no_values,
+            "last_error": self.last_error,
             **self.info,
         }
 

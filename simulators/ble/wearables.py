@@ -109,8 +109,8 @@ class Wearable(abc.ABC):
         """
         sent: dict[str, list[float]] = {}
         if self.subscribed(self.measurement):
-            sent = self._measure(dt_s)
-            await self.device.notify_subscribers(self.measurement, self._payload)
+            payload, sent = self._measure(dt_s)
+            await self.device.notify_subscribers(self.measurement, payload)
         self.battery = max(0.0, self.battery - dt_s / 360.0)  # ~10 hours per charge
         level = round(self.battery)
         if level != self._battery_reported and self.subscribed(self.battery_level):
@@ -120,14 +120,12 @@ class Wearable(abc.ABC):
             sent["battery"] = [float(level)]
         return sent
 
-    _payload: bytes = b""
-
     def _extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
         return []
 
     @abc.abstractmethod
-    def _measure(self, dt_s: float) -> dict[str, list[float]]:
-        """Sample physiology into ``self._payload``; return the values by metric name."""
+    def _measure(self, dt_s: float) -> tuple[bytes, dict[str, list[float]]]:
+        """Sample physiology: the notification payload, and its values by metric name."""
 
 
 class HeartRateStrap(Wearable):
@@ -138,14 +136,14 @@ class HeartRateStrap(Wearable):
     def _extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
         return [gatt.Characteristic("2A38", _READ, _READABLE, bytes([1]))]  # chest
 
-    def _measure(self, dt_s: float) -> dict[str, list[float]]:
+    def _measure(self, dt_s: float) -> tuple[bytes, dict[str, list[float]]]:
         sample = self.physiology.cardiac(dt_s)
-        self._payload = encode_heart_rate_measurement(
+        payload = encode_heart_rate_measurement(
             sample.heart_rate, contact=sample.contact, rr_intervals_ms=sample.rr_intervals_ms
         )
         # What the gateway can recover: RR travels in 1/1024 s units.
         rr = [round(r * 1024 / 1000) * 1000 / 1024 for r in sample.rr_intervals_ms]
-        return {"heart_rate": [float(sample.heart_rate)], "rr_interval": rr}
+        return payload, {"heart_rate": [float(sample.heart_rate)], "rr_interval": rr}
 
 
 class PulseOximeter(Wearable):
@@ -167,12 +165,12 @@ class PulseOximeter(Wearable):
         )
         await self.device.indicate_subscribers(self.spot_check_measurement, payload)
 
-    def _measure(self, dt_s: float) -> dict[str, list[float]]:
+    def _measure(self, dt_s: float) -> tuple[bytes, dict[str, list[float]]]:
         sample = self.physiology.oximetry()
-        self._payload = encode_plx_continuous(
+        payload = encode_plx_continuous(
             encode_sfloat(sample.spo2, 0),
             encode_sfloat(sample.pulse_rate, 0),
             measurement_status=0x0100,  # fully qualified data
             device_status=0,
         )
-        return {"spo2": [float(sample.spo2)], "pulse_rate": [float(sample.pulse_rate)]}
+        return payload, {"spo2": [float(sample.spo2)], "pulse_rate": [float(sample.pulse_rate)]}

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import psycopg
+
 from gateway.service import Backends, Counters, GatewayService
 from simulators.ble import Ward
 from vigil.embedded.processes import spawn, stop, vigil_command
@@ -113,3 +115,19 @@ class GatewayThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         return counters
+
+
+def stored_rows(url: str) -> list[tuple[str, int, float]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT patient, metric, value FROM observation ORDER BY patient, metric, effective"
+        ).fetchall()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return bool(predicate())

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.e2e.harness import GatewayThread, IngestProcess
+from tests.e2e.harness import GatewayThread, IngestProcess, stored_rows, wait_for
 from vigil.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -26,16 +25,10 @@ def test_gateway_to_database_through_amqtt(
     try:
         time.sleep(5)
     finally:
-        gateway.stop_wearables()
-        time.sleep(1)
-        counters = gateway.stop()
-    deadline = time.monotonic() + 20
-    with psycopg.connect(settings.database_url or "") as conn:
-        while time.monotonic() < deadline:
-            (stored,) = conn.execute("SELECT count(*) FROM observation").fetchone()  # type: ignore[misc]
-            if stored >= counters.published:
-                break
-            time.sleep(0.2)
+        counters = gateway.finish()
+    url = settings.database_url or ""
+    wait_for(lambda: len(stored_rows(url)) >= counters.published, 20)
+    stored = len(stored_rows(url))
     assert ingest.stop() == 0
     assert counters.published > 10
     assert stored == counters.published

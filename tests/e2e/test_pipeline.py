@@ -14,7 +14,7 @@ import pytest
 
 from simulators.ble import PulseOximeter
 from tests.builders import T0, batch
-from tests.e2e.harness import GatewayThread, IngestProcess
+from tests.e2e.harness import GatewayThread, IngestProcess, stored_rows, wait_for
 from vigil import mqtt as vigil_mqtt
 from vigil.embedded.broker import PrivateBroker, find_mosquitto, start_broker
 from vigil.metrics import BY_ID
@@ -23,22 +23,6 @@ from vigil.wire.batch import encode_batch
 from vigil.wire.topics import Topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
-
-
-def stored_rows(url: str) -> list[tuple[str, int, float]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT patient, metric, value FROM observation ORDER BY patient, metric, effective"
-        ).fetchall()
-
-
-def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return bool(predicate())
 
 
 def test_every_reading_is_stored_exactly_once_across_an_ingest_crash(
