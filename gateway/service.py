@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +42,17 @@ STATUS_EVERY_S = 5.0
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def process_usage() -> dict[str, float]:
+    """This process's CPU time and peak memory: what sizes a gateway's hardware, and what
+    `vigil bench gateway` reads to measure the gateway apart from its simulated wearables."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
+    return {
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mb": round(usage.ru_maxrss * rss_unit / 2**20, 1),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +198,7 @@ class GatewayService:
             "next_seq": self.outbox.next_seq(),
             "dropped": self.outbox.dropped(),
             "parse_errors": sum(s.state.parse_errors for s in self.sessions.values()),
+            **process_usage(),
         }
         self._publisher.publish(self.topics.status, json.dumps(status).encode(), retain=True)
         devices = [

@@ -94,7 +94,7 @@ class TracePlayer:
             await wearable.power_on()
             self.wearables[device] = wearable
             self.pairings[device] = self.patient
-        central = BumbleCentral(radio)
+        central = BumbleCentral.on_radio(radio)
         await central.power_on()
         return central
 

@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a real device and its patient (repeatable); "
         "default: the devices paired with `vigil pair`",
     )
+    source.add_argument(
+        "--hci",
+        metavar="TRANSPORT",
+        help="use bumble's Bluetooth stack on this HCI transport instead of the system's, "
+        "e.g. tcp-client:127.0.0.1:9100 (a `vigil simulate --patients` ward)",
+    )
     gateway.add_argument(
         "--sent-log",
         metavar="FILE",
@@ -107,15 +113,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     simulate = sub.add_parser(
-        "simulate", help="replay a captured notification trace through the real gateway path"
+        "simulate",
+        help="replay a captured notification trace through the real gateway path, "
+        "or serve simulated wearables to a gateway in another process",
     )
-    simulate.add_argument(
+    what = simulate.add_mutually_exclusive_group(required=True)
+    what.add_argument(
         "--trace",
-        required=True,
         metavar="FILE",
         help='JSON lines: {"t": s, "device": "AA:..", "char": "2a37", "hex": ".."}',
     )
-    simulate.add_argument("--patient", default="p0001", help="whose readings they are (p0001)")
+    what.add_argument(
+        "--patients",
+        type=positive_int,
+        metavar="N",
+        help="N patients' wearables (a strap and an oximeter each), served until stopped "
+        "to `vigil gateway --hci` through --hci",
+    )
+    simulate.add_argument("--patient", default="p0001", help="with --trace: whose readings (p0001)")
+    simulate.add_argument(
+        "--hci",
+        default="tcp-server:127.0.0.1:9100",
+        metavar="TRANSPORT",
+        help="with --patients: where the gateway's controller listens (tcp-server:127.0.0.1:9100)",
+    )
+    simulate.add_argument(
+        "--pair-all",
+        action="store_true",
+        help="with --patients: record every wearable in this machine's pairing registry, "
+        "as if each patient had run `vigil pair`",
+    )
+    simulate.add_argument(
+        "--sent-log", metavar="FILE", help="with --patients: append each reading sent (JSON lines)"
+    )
     simulate.add_argument(
         "--speed", type=float, default=1.0, help="replay speed; 10 plays ten times faster (1)"
     )
@@ -128,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument("--patient", help="the patient id for --device (e.g. p0001)")
     pair.add_argument(
         "--scan-seconds", type=duration, default=5.0, help="how long to look for devices (5s)"
+    )
+
+    bench = sub.add_parser("bench", help="measure a component; the last line printed is JSON")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="COMPONENT")
+    bench_gateway = bench_sub.add_parser(
+        "gateway", help="one gateway process serving simulated wearables: CPU, memory, losses"
+    )
+    bench_gateway.add_argument(
+        "--devices", type=positive_int, default=200, help="wearables, two per patient (200)"
+    )
+    bench_gateway.add_argument(
+        "--duration", type=duration, default=60.0, help="measuring window (60s)"
+    )
+    bench_gateway.add_argument(
+        "--outage",
+        type=duration,
+        default=0.0,
+        help="stop the broker this long once devices stream (e.g. 10m), then check the drain",
     )
 
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL)")
@@ -164,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gateway": _gateway,
         "pair": _pair,
         "simulate": _simulate,
+        "bench": _bench,
         "ingest": _ingest,
         "api": _api,
         "migrate": _migrate,
@@ -235,13 +284,39 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
             from gateway.pairing import Registry
 
             registry = Registry(settings.gateway_data_dir / "pairings.json")
-            await GatewayService(settings, registry.pairings).run(stop)
+            async with _bluetooth(args.hci) as backends:
+                await GatewayService(settings, registry.pairings, backends).run(stop)
 
     asyncio.run(run())
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _bluetooth(hci: str | None) -> AsyncIterator[Any]:
+    """The system's Bluetooth (bleak's own backend), or bumble's stack on an HCI transport."""
+    from gateway.service import Backends
+
+    if hci is None:
+        yield Backends()
+        return
+    from bleak.exc import BleakError
+
+    from simulators.ble import BumbleCentral
+
+    try:
+        central = await BumbleCentral.over_hci(hci)
+        await asyncio.wait_for(central.power_on(), 10)
+    except (BleakError, TimeoutError) as exc:
+        raise UserError(f"no Bluetooth controller on {hci} ({exc or 'no answer'})") from None
+    try:
+        yield Backends(*central.backends())
+    finally:
+        await central.close()
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.patients:
+        return _serve_ward(args, settings)
     from gateway.service import Backends, GatewayService
     from simulators.trace import TracePlayer, parse_trace
 
@@ -287,6 +362,38 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     summary = asyncio.run(run())
     print(json.dumps(summary))
+    return 0
+
+
+def _serve_ward(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from gateway.pairing import Pairing, Registry
+    from simulators.ble import Ward
+
+    async def run() -> None:
+        stop = _asyncio_stop_event()
+        with contextlib.ExitStack() as files:
+            sent_log = files.enter_context(open(args.sent_log, "a")) if args.sent_log else None
+            ward = Ward(args.patients, sent_log=sent_log)
+            try:
+                transport = await ward.serve(args.hci)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"cannot serve on {args.hci} ({exc})") from None
+            if args.pair_all:
+                now = datetime.now(UTC).isoformat(timespec="seconds")
+                Registry(settings.gateway_data_dir / "pairings.json").save(
+                    [
+                        Pairing(w.address, ward.pairings[w.address], w.kind, w.name, now, False)
+                        for w in ward.wearables
+                    ]
+                )
+            print(f"serving {len(ward.wearables)} wearables on {args.hci}", flush=True)
+            await stop.wait()
+            await ward.stop()
+            await transport.close()
+
+    asyncio.run(run())
     return 0
 
 
@@ -345,6 +452,21 @@ def _asyncio_stop_event() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.bench.gateway import GatewayBench
+
+    if args.devices % 2:
+        raise UserError(
+            f"--devices {args.devices}: use an even number (a strap and an oximeter each)"
+        )
+    try:
+        result = GatewayBench(args.devices, args.duration, args.outage).run()
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(result))
+    return 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,11 +3,13 @@
 :class:`VirtualRadio` is the air; :mod:`simulators.ble.wearables` are GATT servers on it;
 :mod:`simulators.ble.backend` is a bleak backend driving a bumble central on the same link,
 so the gateway's bleak code runs unchanged; :class:`Ward` puts patients' devices together.
+A ward can also serve the gateway's controller over a bumble HCI transport (TCP), so the
+gateway runs in its own process with its Bluetooth host stack, as on real hardware.
 """
 
 from simulators.ble.backend import BumbleCentral
 from simulators.ble.radio import VirtualRadio
-from simulators.ble.ward import SentReading, Ward
+from simulators.ble.ward import SentReading, Ward, ward_pairings
 from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
 
 __all__ = [
@@ -18,4 +20,5 @@ __all__ = [
     "VirtualRadio",
     "Ward",
     "Wearable",
+    "ward_pairings",
 ]

@@ -23,12 +23,16 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bleak.uuids import normalize_uuid_str
 from bumble.core import UUID, AdvertisingData, BaseBumbleError
+from bumble.core import TimeoutError as BumbleTimeoutError
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.hci import Address, HCI_Error
+from bumble.transport import Transport, open_transport
 
 from simulators.ble.radio import VirtualRadio
 
 log = logging.getLogger(__name__)
+
+GATEWAY_ADDRESS = "F0:00:00:00:00:01"
 
 _PROPERTY_NAMES = {
     0x01: "broadcast",
@@ -56,16 +60,44 @@ def _uuid(uuid: UUID) -> str:
 
 
 class BumbleCentral:
-    """The gateway's Bluetooth adapter on the virtual link."""
+    """The gateway's Bluetooth adapter: a bumble host on the virtual link."""
 
-    def __init__(self, radio: VirtualRadio, address: str = "F0:00:00:00:00:01") -> None:
-        self.device: Device = radio.device(address, "vigil-gateway")
-        self._controller = radio.controllers[address]
+    def __init__(self, device: Device) -> None:
+        self.device = device
         self.addresses: dict[str, Address] = {}
         """Addresses seen in advertisements, with their type, by their string form."""
         self._connect_lock = asyncio.Lock()
         self._scanners: list[_Scanner] = []
         self._scanning = False
+        self._transport: Transport | None = None
+
+    @classmethod
+    def on_radio(cls, radio: VirtualRadio, address: str = GATEWAY_ADDRESS) -> BumbleCentral:
+        """A central in this process, on the same link as the wearables."""
+        return cls(radio.device(address, "vigil-gateway"))
+
+    @classmethod
+    async def over_hci(cls, spec: str, address: str = GATEWAY_ADDRESS) -> BumbleCentral:
+        """A central whose controller is reached through a bumble HCI transport, e.g. the
+        one ``vigil simulate --patients N --hci tcp-server:HOST:PORT`` serves."""
+        try:
+            transport = await open_transport(spec)
+        except (OSError, ValueError, BaseBumbleError) as exc:
+            raise BleakError(f"cannot open the HCI transport {spec}: {exc}") from exc
+        device = Device.with_hci(
+            "vigil-gateway",
+            Address(address, Address.RANDOM_DEVICE_ADDRESS),
+            transport.source,
+            transport.sink,
+        )
+        central = cls(device)
+        central._transport = transport
+        return central
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
 
     async def power_on(self) -> None:
         await self.device.power_on()
@@ -100,16 +132,12 @@ class BumbleCentral:
         async with self._connect_lock:
             peer = self.addresses.get(address) or Address(address, Address.RANDOM_DEVICE_ADDRESS)
             try:
-                return await asyncio.wait_for(self.device.connect(peer, timeout=None), timeout)
-            except HCI_Error as exc:
-                self._controller.pending_le_connection = None
+                # On timeout bumble cancels the attempt and waits for the controller to end it.
+                return await self.device.connect(peer, timeout=timeout)
+            except BumbleTimeoutError:
+                raise TimeoutError(f"{address} did not answer within {timeout:.0f} s") from None
+            except (HCI_Error, BaseBumbleError) as exc:
                 raise BleakError(f"connection to {address} failed: {exc}") from exc
-            except BaseException:
-                # bumble's virtual controller accepts LE Create Connection Cancel but keeps
-                # the attempt pending (a real one reports 'connection cancelled'), which
-                # would refuse every later connection: clear it, as the cancel would.
-                self._controller.pending_le_connection = None
-                raise
 
 
 class _Scanner(BaseBleakScanner):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bumble import ll
+from bumble import hci, ll
 from bumble.controller import Controller
 from bumble.device import Device
 from bumble.hci import Address
 from bumble.host import Host
 from bumble.link import LocalLink
+from bumble.transport import Transport, open_transport
 from bumble.transport.common import AsyncPipeSink
 
 
@@ -32,6 +33,34 @@ class _ScanAwareLink(LocalLink):
                 loop.call_soon(controller.on_ll_advertising_pdu, packet)
 
 
+class _Controller(Controller):
+    """bumble's virtual controller, cancelling a connection attempt as the specification
+    says (Vol 4, Part E, 7.8.13): the attempt ends and the host hears 'LE Connection
+    Complete' with Unknown Connection Identifier. bumble's answers 'success' and keeps the
+    attempt pending, so every later connection would be refused as 'command disallowed'."""
+
+    def on_hci_le_create_connection_cancel_command(
+        self, command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        pending = self.pending_le_connection
+        self.pending_le_connection = None
+        if pending is not None:
+            failed = hci.HCI_LE_Connection_Complete_Event(
+                status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+                connection_handle=0,
+                role=hci.Role.CENTRAL,
+                peer_address_type=pending.peer_address_type,
+                peer_address=pending.peer_address,
+                connection_interval=0,
+                peripheral_latency=0,
+                supervision_timeout=0,
+                central_clock_accuracy=0,
+            )
+            # After the Command Complete that the return value becomes.
+            asyncio.get_running_loop().call_soon(self.send_hci_packet, failed)
+        return super().on_hci_le_create_connection_cancel_command(command)
+
+
 class VirtualRadio:
     """Creates bumble devices that can see each other; must be used inside a running loop."""
 
@@ -45,7 +74,23 @@ class VirtualRadio:
         ``address`` is used as a random static address (top two bits set), which is what
         most wearables advertise with.
         """
-        controller = Controller(name, link=self.link, public_address=address)
+        controller = _Controller(name, link=self.link, public_address=address)
         self.controllers[address] = controller
         host = Host(controller, AsyncPipeSink(controller))
         return Device(name=name, address=Address(address, Address.RANDOM_DEVICE_ADDRESS), host=host)
+
+    async def serve_hci(self, spec: str, address: str) -> Transport:
+        """A controller on this link whose host is in another process, reached through a
+        bumble HCI transport (e.g. ``tcp-server:127.0.0.1:9100``): the gateway's Bluetooth
+        stack then runs, and is measured, in its own process, as it would with a real
+        adapter."""
+        transport = await open_transport(spec)
+        controller = _Controller(
+            "remote-host",
+            host_source=transport.source,
+            host_sink=transport.sink,
+            link=self.link,
+            public_address=address,
+        )
+        self.controllers[address] = controller
+        return transport

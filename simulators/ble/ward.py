@@ -15,7 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TextIO
 
-from simulators.ble.backend import BumbleCentral
+from bumble.transport import Transport
+
+from simulators.ble.backend import GATEWAY_ADDRESS, BumbleCentral
 from simulators.ble.radio import VirtualRadio
 from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
 from simulators.physiology import Physiology
@@ -33,6 +35,23 @@ class SentReading:
 
 def patient_id(index: int) -> str:
     return f"p{index + 1:04d}"
+
+
+def strap_address(index: int) -> str:
+    return f"C1:00:00:00:{index >> 8:02X}:{index & 0xFF:02X}"
+
+
+def oximeter_address(index: int) -> str:
+    return f"C2:00:00:00:{index >> 8:02X}:{index & 0xFF:02X}"
+
+
+def ward_pairings(patients: int) -> dict[str, str]:
+    """Who wears what in a ward of this size: what its patients would pair with `vigil pair`."""
+    return {
+        address: patient_id(i)
+        for i in range(patients)
+        for address in (strap_address(i), oximeter_address(i))
+    }
 
 
 class Ward:
@@ -61,31 +80,31 @@ class Ward:
 
     async def start(self) -> BumbleCentral:
         """Power every wearable on and return the gateway's central on the same link."""
-        self._radio = VirtualRadio()
+        radio = await self._power_on()
+        central = BumbleCentral.on_radio(radio)
+        await central.power_on()
+        return central
+
+    async def serve(self, hci_spec: str) -> Transport:
+        """Power every wearable on and serve the gateway's controller on ``hci_spec``, for a
+        gateway in another process (``vigil gateway --hci``)."""
+        radio = await self._power_on()
+        return await radio.serve_hci(hci_spec, GATEWAY_ADDRESS)
+
+    async def _power_on(self) -> VirtualRadio:
+        self._radio = radio = VirtualRadio()
         for i in range(self.patients):
             patient = patient_id(i)
             physiology = Physiology.seeded(self.seed * 100_003 + i)
             self._physiologies.append(physiology)
-            strap = HeartRateStrap(
-                self._radio,
-                f"C1:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
-                f"HRM {patient}",
-                physiology,
-            )
-            oximeter = PulseOximeter(
-                self._radio,
-                f"C2:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
-                f"PLX {patient}",
-                physiology,
-            )
+            strap = HeartRateStrap(radio, strap_address(i), f"HRM {patient}", physiology)
+            oximeter = PulseOximeter(radio, oximeter_address(i), f"PLX {patient}", physiology)
             for wearable in (strap, oximeter):
                 self.wearables.append(wearable)
                 self.pairings[wearable.address] = patient
                 await wearable.power_on()
-        central = BumbleCentral(self._radio)
-        await central.power_on()
         self._task = asyncio.create_task(self._run(), name="ward")
-        return central
+        return radio
 
     async def _run(self) -> None:
         next_tick = time.monotonic()

@@ -72,7 +72,7 @@ def test_interactive_pairing_records_only_what_the_patient_chose(tmp_path: Path)
 @pytest.mark.slow
 def test_nothing_nearby_says_what_to_do(tmp_path: Path) -> None:
     async def run() -> None:
-        central = BumbleCentral(VirtualRadio())  # an empty room
+        central = BumbleCentral.on_radio(VirtualRadio())  # an empty room
         await central.power_on()
         await interactive(
             Backends(*central.backends()),

@@ -4,10 +4,13 @@ import asyncio
 
 import pytest
 from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+from bleak.uuids import normalize_uuid_16
 
 from gateway.gatt import parse_battery_level, parse_heart_rate_measurement, uuids
 from simulators.ble import BumbleCentral, HeartRateStrap, PulseOximeter, VirtualRadio
 from simulators.physiology import Physiology
+from vigil.embedded.processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +22,7 @@ async def world() -> tuple[HeartRateStrap, PulseOximeter, BumbleCentral]:
     oximeter = PulseOximeter(radio, "C2:00:00:00:00:01", "PLX test", physiology)
     await strap.power_on()
     await oximeter.power_on()
-    central = BumbleCentral(radio)
+    central = BumbleCentral.on_radio(radio)
     await central.power_on()
     return strap, oximeter, central
 
@@ -73,3 +76,41 @@ def test_client_reads_subscribes_and_sees_a_peripheral_disconnect() -> None:
     assert battery == 100
     assert len(beats) == 1 and 35 <= beats[0] <= 190
     assert dropped and not connected
+
+
+def test_a_central_in_another_stack_over_hci_times_out_then_connects() -> None:
+    """The gateway's Bluetooth host on a TCP HCI transport (as `vigil gateway --hci` runs it):
+    an attempt on a device that is off ends at its timeout, and the controller then takes the
+    next attempt (bumble's own kept the first pending and refused every later one)."""
+
+    async def run() -> tuple[str, int]:
+        radio = VirtualRadio()
+        strap = HeartRateStrap(radio, "C1:00:00:00:00:01", "HRM test", Physiology.seeded(3))
+        await strap.power_on()
+        port = free_port()
+        transport = await radio.serve_hci(f"tcp-server:127.0.0.1:{port}", "F0:00:00:00:00:09")
+        central = await BumbleCentral.over_hci(f"tcp-client:127.0.0.1:{port}")
+        try:
+            await central.power_on()
+            _, client_backend = central.backends()
+            with pytest.raises(BleakError, match="not found"):
+                await BleakClient("C3:00:00:00:00:01", backend=client_backend).connect(timeout=1)
+            client = BleakClient("C1:00:00:00:00:01", backend=client_backend)
+            await client.connect(timeout=5)
+            kind = bytes(await client.read_gatt_char(normalize_uuid_16(0x2A24))).decode()
+            battery = parse_battery_level(bytes(await client.read_gatt_char(uuids.BATTERY_LEVEL)))
+            await client.disconnect()
+            return kind, battery
+        finally:
+            await central.close()
+            await transport.close()
+
+    assert asyncio.run(run()) == ("heart-rate-strap", 100)
+
+
+def test_opening_a_missing_hci_transport_is_a_bleak_error() -> None:
+    async def run() -> None:
+        await BumbleCentral.over_hci(f"tcp-client:127.0.0.1:{free_port()}")
+
+    with pytest.raises(BleakError, match="cannot open the HCI transport"):
+        asyncio.run(run())

@@ -52,6 +52,9 @@ def vigil(
         (["pair", "--patient", "p1"], "--patient goes with --device ADDRESS"),
         (["pair", "--remove", "C1:00:00:00:00:09"], "is not paired (see `vigil pair --list`)"),
         (["pair", "--list", "--remove", "x"], "not allowed with argument"),
+        (["bench", "gateway", "--devices", "3"], "--devices 3: use an even number"),
+        (["simulate"], "one of the arguments --trace --patients is required"),
+        (["simulate", "--patients", "1", "--hci", "carrier-pigeon:x"], "cannot serve on"),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(args: list[str], words: str) -> None:
@@ -69,6 +72,14 @@ def test_busy_api_port_is_reported_before_anything_starts() -> None:
         result = vigil("demo", "--ephemeral", "--api-port", str(port))
     assert result.returncode == 2
     assert f"port {port} is already in use; choose another with --api-port" in result.stderr
+
+
+def test_a_gateway_without_its_hci_controller_is_one_line() -> None:
+    hci = f"tcp-client:127.0.0.1:{free_port()}"
+    result = vigil("gateway", "--hci", hci, env={"VIGIL_MQTT_URL": "mqtt://127.0.0.1:1"})
+    assert result.returncode == 2
+    assert f"no Bluetooth controller on {hci}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unreachable_database_is_one_line() -> None:

@@ -34,9 +34,15 @@ class PrivateBroker:
     url: str
     kind: str
     process: subprocess.Popen[bytes]
+    folder: Path
+    port: int
 
     def stop(self) -> None:
         stop(self.process, timeout=5)
+
+    def restart(self) -> None:
+        """Start again on the same port and persistence file, after :meth:`stop`."""
+        self.process = start_broker(self.folder, self.kind, self.port).process
 
 
 def _run_as() -> str:
@@ -76,4 +82,4 @@ def start_broker(folder: Path, prefer: str = "mosquitto", port: int | None = Non
     if not wait_for_port(port, 15, process):
         stop(process, timeout=2)
         raise RuntimeError(f"the {kind} broker did not start; see {folder}")
-    return PrivateBroker(f"mqtt://127.0.0.1:{port}", kind, process)
+    return PrivateBroker(f"mqtt://127.0.0.1:{port}", kind, process, folder, port)

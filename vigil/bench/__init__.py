@@ -1,0 +1,1 @@
+"""`vigil bench ...`: benchmarks whose last printed line is one JSON object of figures."""
