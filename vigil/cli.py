@@ -178,7 +178,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the broker this long once devices stream (e.g. 10m), then check the drain",
     )
 
-    sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL)")
+    bench_ingest = bench_sub.add_parser(
+        "ingest", help="stored readings/s through broker and ingest, against raw binary COPY"
+    )
+    bench_ingest.add_argument(
+        "--readings", type=positive_int, default=2_000_000, help="readings to send (2000000)"
+    )
+    bench_ingest.add_argument(
+        "--batch", type=positive_int, default=500, help="readings per gateway batch (500)"
+    )
+    bench_ingest.add_argument(
+        "--gateways", type=positive_int, default=100, help="gateways sending them (100)"
+    )
+
+    ingest = sub.add_parser(
+        "ingest", help="run the ingest service (MQTT -> PostgreSQL); `ingest stats` reports"
+    )
+    ingest.add_argument(
+        "action",
+        nargs="?",
+        choices=["stats"],
+        help="stats: per gateway, highest seq, gaps, duplicates, dead letters and lag",
+    )
+    ingest.add_argument("--json", action="store_true", help="with stats: one JSON document")
     api = sub.add_parser("api", help="run the HTTP API (FHIR)")
     api.add_argument("--port", type=port, default=None, help="port (VIGIL_API_PORT, 8000)")
     sub.add_parser("migrate", help="apply database migrations")
@@ -456,13 +478,21 @@ def _asyncio_stop_event() -> asyncio.Event:
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.bench.gateway import GatewayBench
+    from vigil.bench.ingest import IngestBench
+    from vigil.wire.batch import MAX_READINGS
 
-    if args.devices % 2:
-        raise UserError(
-            f"--devices {args.devices}: use an even number (a strap and an oximeter each)"
-        )
+    result: dict[str, Any]
     try:
-        result = GatewayBench(args.devices, args.duration, args.outage).run()
+        if args.bench_command == "gateway":
+            if args.devices % 2:
+                raise UserError(
+                    f"--devices {args.devices}: use an even number (a strap and an oximeter each)"
+                )
+            result = GatewayBench(args.devices, args.duration, args.outage).run()
+        else:
+            if args.batch > MAX_READINGS:
+                raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")
+            result = IngestBench(args.readings, args.batch, args.gateways, settings).run()
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
     print(json.dumps(result))
@@ -472,6 +502,10 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.service import IngestService
 
+    if args.action == "stats":
+        return _ingest_stats(args, settings)
+    if args.json:
+        raise UserError("--json goes with `vigil ingest stats`")
     _require_database(settings)
     if not settings.mqtt_url:
         raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
@@ -480,6 +514,40 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     counters = IngestService(settings).run(stop)
     log.info("ingest stopped: %s", counters)
+    return 0
+
+
+def _ingest_stats(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from ingest.stats import gateway_stats
+
+    with _connect(settings) as conn:
+        try:
+            gateways = gateway_stats(conn)
+        except psycopg.errors.UndefinedTable:
+            raise UserError("the database has no Vigil tables yet: run `vigil migrate`") from None
+    if args.json:
+        print(json.dumps([g.as_dict() for g in gateways]))
+        return 0
+    if not gateways:
+        print("nothing received yet")
+        return 0
+    print(
+        f"{'gateway':<24} {'batches':>8} {'last seq':>9} {'stored':>10} {'dupl.':>7}"
+        f" {'dead':>5} {'missing':>8} {'lag':>9}"
+    )
+    for g in gateways:
+        lag = "-" if g.lag_s is None else f"{g.lag_s:.1f} s"
+        seq = "-" if g.highest_seq is None else str(g.highest_seq)
+        print(
+            f"{g.gateway:<24} {g.batches:>8} {seq:>9} {g.readings_stored:>10}"
+            f" {g.duplicates:>7} {g.dead_letters:>5} {g.missing_batches:>8} {lag:>9}"
+        )
+        for first, last in g.gaps[:5]:
+            print(f"    gap: seq {first}" + (f"-{last}" if last > first else ""))
+        if len(g.gaps) > 5:
+            print(f"    ... and {len(g.gaps) - 5} more gaps (see --json)")
     return 0
 
 

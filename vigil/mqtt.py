@@ -74,6 +74,7 @@ def connect(
     will: Will | None = None,
     on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
     timeout: float = 10.0,
+    receive_maximum: int | None = None,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
@@ -97,7 +98,9 @@ def connect(
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(settings, endpoint, client_id, protocol, persistent, manual_ack, will)
         client.on_message = on_message
-        outcome = _handshake(client, endpoint, protocol, persistent, settings, timeout)
+        outcome = _handshake(
+            client, endpoint, protocol, persistent, settings, timeout, receive_maximum
+        )
         if outcome is None:
             log.info("connected to %s as %s (MQTT %s)", endpoint, client_id, _name(protocol))
             return client
@@ -153,6 +156,7 @@ def _handshake(
     persistent: bool,
     settings: Settings,
     timeout: float,
+    receive_maximum: int | None,
 ) -> str | None:
     """Connect and wait for CONNACK: None when accepted, else the broker's reason."""
     done = threading.Event()
@@ -173,10 +177,14 @@ def _handshake(
     connect_kwargs: dict[str, Any] = {}
     if protocol == mqtt.MQTTv5:
         connect_kwargs["clean_start"] = not persistent
+        props = Properties(PacketTypes.CONNECT)
         if persistent:
-            props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = settings.mqtt_session_expiry_s
-            connect_kwargs["properties"] = props
+        if receive_maximum is not None:
+            # With acknowledgements sent after commit, this bounds what the broker has
+            # in flight to us: the rest waits in the broker's queue for this session.
+            props.ReceiveMaximum = min(receive_maximum, 65535)
+        connect_kwargs["properties"] = props
     try:
         client.connect(endpoint.host, endpoint.port, keepalive=30, **connect_kwargs)
     except OSError as exc:

@@ -57,7 +57,15 @@ class Settings(BaseSettings):
         default=10, description="Batches published but not yet acknowledged by the broker"
     )
     ingest_max_messages: int = Field(
-        default=200, description="Messages the ingest service stores in one transaction"
+        default=500,
+        description="Messages delivered to ingest and not yet stored (MQTT 5 Receive "
+        "Maximum); bounds its memory under a burst",
+    )
+    ingest_flush_readings: int = Field(
+        default=5000, description="Readings that make ingest write a micro-batch at once"
+    )
+    ingest_flush_ms: int = Field(
+        default=50, description="Longest ingest waits to fill a micro-batch, in milliseconds"
     )
     ingest_client_id: str = Field(
         default="vigil-ingest", description="MQTT client id of the ingest service"

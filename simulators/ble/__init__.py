@@ -9,7 +9,7 @@ gateway runs in its own process with its Bluetooth host stack, as on real hardwa
 
 from simulators.ble.backend import BumbleCentral
 from simulators.ble.radio import VirtualRadio
-from simulators.ble.ward import SentReading, Ward, ward_pairings
+from simulators.ble.ward import SentReading, Ward
 from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
 
 __all__ = [
@@ -20,5 +20,4 @@ __all__ = [
     "VirtualRadio",
     "Ward",
     "Wearable",
-    "ward_pairings",
 ]

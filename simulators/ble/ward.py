@@ -45,15 +45,6 @@ def oximeter_address(index: int) -> str:
     return f"C2:00:00:00:{index >> 8:02X}:{index & 0xFF:02X}"
 
 
-def ward_pairings(patients: int) -> dict[str, str]:
-    """Who wears what in a ward of this size: what its patients would pair with `vigil pair`."""
-    return {
-        address: patient_id(i)
-        for i in range(patients)
-        for address in (strap_address(i), oximeter_address(i))
-    }
-
-
 class Ward:
     def __init__(
         self,

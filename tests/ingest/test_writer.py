@@ -70,3 +70,20 @@ def test_dead_letter_keeps_raw_bytes(database_url: str) -> None:
         conn.commit()
         row = conn.execute("SELECT topic, gateway, payload, reason FROM dead_letter").fetchone()
     assert row == ("vigil/v1/gw/x/readings", "x", b"\x00\xff", "payload: not JSON")
+
+
+def test_the_slow_path_records_what_each_batch_stored(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        writer.store(conn, [batch(seq=0)])
+        overlapping = batch(
+            seq=1,
+            rows=[("p0001", "heart_rate", T0, 72.0), ("p0001", "heart_rate", T0 + 1000, 73.0)],
+        )
+        fresh = batch(seq=2, rows=[("p0005", "spo2", T0, 95.0)])
+        result = writer.store(conn, [overlapping, fresh])
+        conn.commit()
+        stored = conn.execute(
+            "SELECT seq, readings, stored FROM ingest_batch ORDER BY seq"
+        ).fetchall()
+    assert result == writer.Stored(2, 1)
+    assert stored == [(0, 2, 2), (1, 2, 1), (2, 1, 1)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,17 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from gateway.outbox import Outbox
 from vigil import metrics
 from vigil.embedded.broker import PrivateBroker, start_broker
-from vigil.embedded.processes import free_port, spawn, stop, vigil_command, wait_for_port
+from vigil.embedded.processes import (
+    free_port,
+    spawn,
+    stop,
+    stop_and_measure,
+    vigil_command,
+    wait_for_port,
+)
 from vigil.mqtt import connect
 from vigil.settings import Settings
 from vigil.wire.batch import BatchError, decode_batch
@@ -110,23 +117,6 @@ def _sent(path: Path) -> collections.Counter[Key]:
             r = json.loads(line)
             sent[_key(r["address"], r["metric"], r["value"])] += 1
     return sent
-
-
-def _stop_with_usage(process: subprocess.Popen[bytes], timeout: float) -> float:
-    """SIGTERM the process, reap it with wait4 and return its peak RSS in MB (the kernel's
-    figure, which a process cannot understate)."""
-    process.terminate()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            rss_unit = 1 if sys.platform == "darwin" else 1024
-            return round(usage.ru_maxrss * rss_unit / 2**20, 1)
-        time.sleep(0.1)
-    process.kill()
-    process.wait()
-    raise RuntimeError("the gateway did not stop within its drain time")
 
 
 class GatewayBench:
@@ -227,7 +217,7 @@ class GatewayBench:
         window_start = time.monotonic()
         outage: dict[str, Any] = {}
         if self.outage_s:
-            outage = self._outage(broker)
+            outage = self._outage(broker, folder, sent_log)
         remaining = self.duration_s - (time.monotonic() - window_start)
         time.sleep(max(0.0, remaining))
         last = self._next_status()
@@ -239,7 +229,7 @@ class GatewayBench:
         drained = r.wait(lambda: sum(r.readings.values()) >= expected, timeout=120)
         if not drained:
             self.progress("the gateway did not deliver everything within 120 s")
-        peak_rss_mb = _stop_with_usage(gateway, timeout=30)
+        peak_rss_mb = stop_and_measure(gateway, timeout=30)
         with r.changed:
             lost = sum(max(0, n - r.readings[key]) for key, n in sent.items())
             # Battery levels are also read on connecting, which the wearables do not log.
@@ -266,28 +256,35 @@ class GatewayBench:
             "goals": GOALS,
         }
 
-    def _next_status(self) -> dict[str, Any]:
-        """The gateway's next status after now (published every few seconds)."""
+    def _next_status(self, timeout: float = 30) -> dict[str, Any]:
+        """The gateway's next 'online' status after now (published every few seconds; a
+        restarted broker may first hand out the gateway's last will)."""
         r = self.received
         with r.changed:
             previous = r.status
-            if not r.changed.wait_for(lambda: r.status is not previous, timeout=30):
+            if not r.changed.wait_for(
+                lambda: r.status is not previous and r.status.get("state") == "online", timeout
+            ):
                 raise RuntimeError("the gateway stopped publishing its status")
             return dict(r.status)
 
-    def _outage(self, broker: PrivateBroker) -> dict[str, Any]:
-        """Stop the broker for ``outage_s``, restart it on the same port and persistence."""
+    def _outage(self, broker: PrivateBroker, folder: Path, sent_log: Path) -> dict[str, Any]:
+        """Stop the broker for ``outage_s``, restart it on the same port and persistence;
+        the backlog is read from the gateway's outbox file at the moment it comes back, and
+        it has drained when the subscriber holds as many readings as were sent by then."""
         self.progress(f"broker down for {self.outage_s:.0f} s")
         broker.stop()
         time.sleep(self.outage_s)
+        outbox = Outbox(folder / "gateway" / f"{GATEWAY_ID}.sqlite", GATEWAY_ID)
+        backlog = outbox.depth()
+        outbox.close()
+        sent_by_then = sum(_sent(sent_log).values())
         broker.restart()
         back = time.monotonic()
-        status = self._next_status()
-        backlog = status["outbox_depth"]
         self.progress(f"broker back; backlog {backlog} readings")
         r = self.received
-        # Drained when the oldest reading waiting is younger than a couple of publish rounds.
-        r.wait(lambda: r.status is not status and (r.status["oldest_age_s"] or 0) < 3, 3600)
+        if not r.wait(lambda: sum(r.readings.values()) >= sent_by_then, timeout=3600):
+            raise RuntimeError("the backlog did not drain within an hour")
         return {
             "outage_s": self.outage_s,
             "backlog_readings": backlog,

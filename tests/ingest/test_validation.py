@@ -1,0 +1,45 @@
+"""Screening readings before they are stored: pure logic over decoded batches."""
+
+from ingest.validation import EARLIEST_MS, FUTURE_TOLERANCE_MS, screen
+from tests.builders import T0, batch
+from vigil.wire.quality import Quality
+
+NOW = T0 + 60_000
+
+
+def test_a_plausible_batch_passes_untouched() -> None:
+    good = batch()
+    kept, reason = screen(good, NOW)
+    assert kept is good and reason is None
+
+
+def test_implausible_values_and_wrong_clocks_are_refused_one_by_one() -> None:
+    rows = [
+        ("p0001", "heart_rate", T0, 72.0),
+        ("p0001", "spo2", T0, 140.0),
+        ("p0002", "heart_rate", NOW + FUTURE_TOLERANCE_MS + 2000, 80.0),
+        ("p0003", "spo2", EARLIEST_MS - 1, 97.0),
+        ("p0004", "heart_rate", T0, 350.0),
+    ]
+    kept, reason = screen(batch(rows=rows), NOW)
+    assert kept.patient == ("p0001",) and kept.value.tolist() == [72.0]
+    assert kept.metric.tolist() == [1] and kept.time.tolist() == [T0]
+    assert reason == (
+        "4 of 5 readings refused: reading 1 (spo2 140 outside 50..100), "
+        "reading 2 (time 302 s in the future), "
+        "reading 3 (time before 2020 (gateway clock not set)), "
+        "reading 4 (heart_rate 350 outside 20..300)"
+    )
+
+
+def test_a_reading_the_device_flagged_invalid_is_kept_with_its_flag() -> None:
+    flagged = batch(rows=[("p0001", "spo2", T0, 127.0)], flags=[int(Quality.INVALID)])
+    kept, reason = screen(flagged, NOW)
+    assert reason is None and kept.flags.tolist() == [int(Quality.INVALID)]
+
+
+def test_long_lists_of_refusals_are_summarized() -> None:
+    rows = [("p0001", "spo2", T0 + i, 120.0) for i in range(8)]
+    _, reason = screen(batch(rows=rows), NOW)
+    assert reason is not None and reason.startswith("8 of 8 readings refused")
+    assert reason.endswith("and 3 more")
