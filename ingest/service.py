@@ -10,7 +10,9 @@ and the writer recognizes the redelivery, so nothing is lost and nothing doubled
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ class IngestService:
         self._client: mqtt.Client | None = None
         self._conn: psycopg.Connection | None = None
         self._status_topic = service_status(settings.ingest_client_id)
+        self._commits = 0
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
@@ -192,6 +195,10 @@ class IngestService:
                 self._reconnect_database(stop)
         else:
             return  # stopping: unacknowledged messages will be redelivered
+        self._commits += 1
+        if self._commits == self.settings.ingest_crash_after_commits:
+            # The worst moment to die, on purpose, for the fault tests: stored, not acked.
+            os.kill(os.getpid(), signal.SIGKILL)
         assert self._client is not None
         for message in messages:
             if message.qos > 0:

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     ingest_flush_ms: int = Field(
         default=50, description="Longest ingest waits to fill a micro-batch, in milliseconds"
     )
+    ingest_crash_after_commits: int = Field(
+        default=0,
+        description="Fault testing only: ingest kills itself (SIGKILL) after this many "
+        "commits, before acknowledging them; 0: never",
+    )
     ingest_client_id: str = Field(
         default="vigil-ingest", description="MQTT client id of the ingest service"
     )

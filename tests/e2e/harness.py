@@ -33,12 +33,13 @@ class IngestProcess:
     def status_topic(self) -> str:
         return service_status(self.settings.ingest_client_id)
 
-    def start(self) -> None:
+    def start(self, **extra_env: str) -> None:
         env = {
             "VIGIL_DATABASE_URL": self.settings.database_url or "",
             "VIGIL_MQTT_URL": self.settings.mqtt_url or "",
             "VIGIL_INGEST_CLIENT_ID": self.settings.ingest_client_id,
             "VIGIL_INGEST_SHARE_GROUP": self.settings.ingest_share_group,
+            **extra_env,
         }
         self.process = spawn(vigil_command("ingest"), env, self.log_path)
         if not self.watcher.wait_for(self.status_topic, "state", "online", 30):
@@ -47,7 +48,11 @@ class IngestProcess:
     def kill(self) -> None:
         assert self.process is not None
         self.process.kill()
-        self.process.wait(10)
+        self.wait_for_death(10)
+
+    def wait_for_death(self, timeout: float) -> None:
+        assert self.process is not None
+        self.process.wait(timeout)
         # The broker publishes the will once it notices; wait so start() sees a fresh 'online'.
         self.watcher.wait_for(self.status_topic, "state", "offline", 10)
 

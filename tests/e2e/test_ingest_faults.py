@@ -1,0 +1,188 @@
+"""Ingest under faults, with a real broker and a real PostgreSQL: killed between commit and
+acknowledgement, the database restarted under it, and a flood of malformed payloads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest.migrate import migrate
+from tests.builders import T0, batch
+from tests.e2e.harness import IngestProcess, wait_for
+from vigil import mqtt as vigil_mqtt
+from vigil.embedded.postgres import start_postgres
+from vigil.settings import Settings
+from vigil.wire.batch import encode_batch
+from vigil.wire.topics import Topics
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+READINGS_PER_BATCH = 50
+
+
+def stream(gateway: str, batches: int) -> list[bytes]:
+    """Batches of one gateway, each reading unique (a patient's SpO2, second by second)."""
+    return [
+        encode_batch(
+            batch(
+                gateway,
+                seq,
+                [
+                    ("p0001", "spo2", T0 + (seq * READINGS_PER_BATCH + i) * 1000, 90.0 + i % 9)
+                    for i in range(READINGS_PER_BATCH)
+                ],
+            )
+        )
+        for seq in range(batches)
+    ]
+
+
+def publish_paced(settings: Settings, topic: str, payloads: list[bytes], gap_s: float) -> None:
+    client = vigil_mqtt.connect(settings, f"test-publisher-{time.time_ns()}")
+    try:
+        for payload in payloads:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+            time.sleep(gap_s)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def in_background(target: object, *args: object) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    thread.start()
+    return thread
+
+
+def accounting(url: str) -> tuple[int, int, int, int]:
+    """(rows in observation, distinct batches, deliveries, rows the batches stored)."""
+    with psycopg.connect(url) as conn:
+        (rows,) = conn.execute("SELECT count(*) FROM observation").fetchone()  # type: ignore[misc]
+        batches, deliveries, stored = conn.execute(
+            "SELECT count(*), coalesce(sum(deliveries), 0), coalesce(sum(stored), 0)"
+            " FROM ingest_batch"
+        ).fetchone()  # type: ignore[misc]
+    return int(rows), int(batches), int(deliveries), int(stored)
+
+
+def test_killed_between_commit_and_ack_five_times(
+    durable_broker: None, settings: Settings, tmp_path: Path
+) -> None:
+    payloads = stream("gw-k", 60)
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start(VIGIL_INGEST_CRASH_AFTER_COMMITS="1")
+    publisher = in_background(publish_paced, settings, Topics("gw-k").readings, payloads, 0.1)
+    kills = 0
+    try:
+        for _ in range(5):  # each life stores one micro-batch, then dies before acking it
+            ingest.wait_for_death(30)
+            kills += 1
+            ingest.start(VIGIL_INGEST_CRASH_AFTER_COMMITS="1")
+        ingest.wait_for_death(30)
+        kills += 1
+        publisher.join(30)
+        ingest.start()  # and now it lives
+        url = settings.database_url or ""
+        assert wait_for(lambda: accounting(url)[0] == 60 * READINGS_PER_BATCH, 30)
+    finally:
+        ingest.stop()
+    rows, batches, deliveries, stored = accounting(url)
+    assert kills == 6
+    assert (rows, batches, stored) == (3000, 60, 3000)  # stored == published, none doubled
+    assert deliveries > batches  # the broker re-sent what was committed and not acknowledged
+
+
+@pytest.fixture
+def own_postgres(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Path]]:
+    folder = tmp_path / "pg"
+    server = start_postgres(folder)
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        migrate(conn)
+    try:
+        yield settings.model_copy(update={"database_url": server.url}), folder
+    finally:
+        start_postgres(folder).stop()  # whichever incarnation is running
+
+
+def test_a_postgresql_restart_mid_stream_loses_nothing(
+    durable_broker: None, own_postgres: tuple[Settings, Path], tmp_path: Path
+) -> None:
+    settings, folder = own_postgres
+    url = settings.database_url or ""
+    payloads = stream("gw-r", 50)
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    try:
+        publisher = in_background(publish_paced, settings, Topics("gw-r").readings, payloads, 0.1)
+        assert wait_for(lambda: accounting(url)[0] > 0, 20)
+        start_postgres(folder).stop()  # the running server, stopped under ingest
+        time.sleep(3)
+        start_postgres(folder)
+        publisher.join(30)
+        assert wait_for(lambda: accounting(url)[0] == 50 * READINGS_PER_BATCH, 60)
+        assert ingest.process is not None and ingest.process.poll() is None
+    finally:
+        ingest.stop()
+    rows, batches, _, stored = accounting(url)
+    assert (rows, batches, stored) == (2500, 50, 2500)
+    assert "database" in (tmp_path / "ingest.log").read_text()  # it noticed, and said so
+
+
+MALFORMED = {
+    "not UTF-8": b"\xff\xfe\x00",
+    "not JSON": b'{"v": 1, "gateway": "gw-m"',
+    "empty": b"",
+    "not an object": b"[1, 2, 3]",
+    "schema version": b'{"v": 2, "gateway": "gw-m", "seq": 9000}',
+    "nested": b"[" * 100_000,
+    "missing column": b'{"v": 1, "gateway": "gw-m", "seq": 9001, "sent": 1, "device": []}',
+}
+
+
+def malformed_batches() -> dict[str, bytes]:
+    cases = dict(MALFORMED)
+    good = encode_batch(batch("gw-m", 9002)).decode()
+    cases["lengths differ"] = good.replace('"flags":[0,0]', '"flags":[0]').encode()
+    cases["unknown metric"] = good.replace('"heart_rate"', '"glucose"').encode()
+    cases["NaN value"] = good.replace("72.0", "NaN").encode()
+    cases["other gateway"] = encode_batch(batch("gw-other", 9003))
+    cases["implausible"] = encode_batch(batch("gw-m", 9004, [("p0001", "spo2", T0, 140.0)]))
+    cases["future"] = encode_batch(batch("gw-m", 9005, [("p0001", "spo2", 2**52, 95.0)]))
+    return cases
+
+
+def test_a_flood_of_malformed_payloads_among_good_ones(settings: Settings, tmp_path: Path) -> None:
+    url = settings.database_url or ""
+    good = stream("gw-m", 40)
+    bad = malformed_batches()
+    mixed: list[bytes] = []
+    for i, payload in enumerate(good):
+        mixed.append(payload)
+        mixed.append(list(bad.values())[i % len(bad)])
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start()
+    try:
+        publish_paced(settings, Topics("gw-m").readings, mixed, 0)
+        assert wait_for(lambda: accounting(url)[0] == 40 * READINGS_PER_BATCH, 30)
+        with psycopg.connect(url) as conn:
+            assert wait_for(
+                lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (40,), 10
+            )
+            letters = conn.execute("SELECT payload, reason FROM dead_letter").fetchall()
+        assert ingest.process is not None and ingest.process.poll() is None
+    finally:
+        assert ingest.stop() == 0
+    assert accounting(url)[0] == 2000
+    by_payload = {bytes(p): r for p, r in letters}
+    assert set(by_payload) == set(bad.values())  # every kind, with its raw bytes
+    assert all(reason for reason in by_payload.values())
+    assert by_payload[bad["schema version"]].startswith("v: unsupported schema version 2")
+    assert by_payload[bad["implausible"]] == (
+        "1 of 1 readings refused: reading 0 (spo2 140 outside 50..100)"
+    )
+    assert "in the future" in by_payload[bad["future"]]
+    assert by_payload[bad["other gateway"]].startswith("gateway: batch says 'gw-other'")
