@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import resource
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from gateway.publisher import MqttPublisher, Publisher
 from gateway.readings import Converted
 from gateway.session import DeviceSession
 from vigil.mqtt import MqttUnavailable
+from vigil.resources import peak_rss_mb
 from vigil.settings import Settings
 from vigil.wire.topics import Topics
 
@@ -44,15 +43,10 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def process_usage() -> dict[str, float]:
+def process_usage() -> dict[str, float | None]:
     """This process's CPU time and peak memory: what sizes a gateway's hardware, and what
     `vigil bench gateway` reads to measure the gateway apart from its simulated wearables."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
-    return {
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "peak_rss_mb": round(usage.ru_maxrss * rss_unit / 2**20, 1),
-    }
+    return {"cpu_s": round(time.process_time(), 3), "peak_rss_mb": peak_rss_mb()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +157,9 @@ class GatewayService:
         readings = self.outbox.acknowledge(seq)
         self.counters.published += readings
         self.counters.batches_published += 1
+        # Refill the in-flight window at once: after an outage the backlog then drains at
+        # the broker's pace, not one window per publish interval.
+        self._publish_pending()
 
     async def _publish_loop(self) -> None:
         while True:
@@ -174,6 +171,9 @@ class GatewayService:
         dropped = self.outbox.drop_oldest(self.settings.outbox_max_readings, self._handed_up_to)
         if dropped:
             log.warning("outbox full: dropped the %d oldest readings", dropped)
+        self._publish_pending()
+
+    def _publish_pending(self) -> None:
         if self._publisher is None:
             return
         room = self.settings.max_inflight_batches - len(self._inflight)

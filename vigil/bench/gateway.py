@@ -8,9 +8,9 @@ counting subscriber in this process. With ``--outage`` the broker is stopped for
 once the devices are streaming, then restarted: the backlog must drain in order and whole.
 
 Figures: CPU per reading over the steady window (from the gateway's own status topic:
-``cpu_s`` and ``readings`` published together), peak RSS from the kernel when the gateway
-exits (``wait4``), and readings lost (what the wearables sent, by device, metric and value,
-minus what reached the subscriber).
+``cpu_s`` and ``readings`` published together), the gateway's peak RSS from the kernel
+(see :mod:`vigil.resources`), and readings lost (what the wearables sent, by device,
+metric and value, minus what reached the subscriber).
 """
 
 from __future__ import annotations

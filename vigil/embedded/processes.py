@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from vigil.resources import peak_rss_mb
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -82,21 +84,12 @@ def stop(process: subprocess.Popen[Any], timeout: float = 15.0) -> int | None:
     return process.returncode
 
 
-def stop_and_measure(process: subprocess.Popen[Any], timeout: float) -> float:
-    """SIGTERM the process, reap it with wait4 and return its peak resident memory in MB:
-    the kernel's figure, which a process cannot understate."""
-    process.terminate()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS
-            return round(usage.ru_maxrss * rss_unit / 2**20, 1)
-        time.sleep(0.1)
-    process.kill()
-    process.wait()
-    raise RuntimeError(f"{process.args!r} did not stop within {timeout:.0f} s")
+def stop_and_measure(process: subprocess.Popen[Any], timeout: float) -> float | None:
+    """Stop the process (SIGTERM, then SIGKILL) and return its peak resident memory in MB,
+    read just before it stops (see :mod:`vigil.resources`)."""
+    peak = peak_rss_mb(process.pid)
+    stop(process, timeout)
+    return peak
 
 
 def vigil_command(*args: str) -> list[str]:
