@@ -16,12 +16,13 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
 
-from ingest import writer
+from ingest import partitions, writer
 from ingest.migrate import migrate
 from ingest.validation import screen
 from vigil import mqtt as vigil_mqtt
@@ -31,6 +32,7 @@ from vigil.wire.topics import ALL, gateway_of, service_status
 
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING_EVERY_S = 3600.0
 _BYTES_PER_READING = 60
 """About what one reading takes in a JSON batch (device, patient, metric, time, value)."""
 
@@ -56,12 +58,14 @@ class IngestService:
         self._conn: psycopg.Connection | None = None
         self._status_topic = service_status(settings.ingest_client_id)
         self._commits = 0
+        self._housekeeping_due = 0.0
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
         if self._conn is None:
             return self.counters
         migrate(self._conn)
+        self._run_housekeeping(stop)
         self._client = self._connect_broker(stop)
         if self._client is None:
             return self.counters
@@ -70,6 +74,8 @@ class IngestService:
                 messages = self._take(timeout=0.2)
                 if messages:
                     self._handle(messages, stop)
+                if time.monotonic() >= self._housekeeping_due:
+                    self._run_housekeeping(stop)
         finally:
             self._client.publish(self._status_topic, b'{"state": "offline"}', qos=1, retain=True)
             self._client.disconnect()
@@ -179,7 +185,7 @@ class IngestService:
                 reason = f"gateway: batch says {batch.gateway!r}, topic says {topic_gateway!r}"
                 bad.append((message, reason))
                 continue
-            batch, refused = screen(batch, now_ms)
+            batch, refused = screen(batch, now_ms, self.settings.retention_days)
             if refused is not None:
                 bad.append((message, refused))
             good.append((message, batch))  # the seq is recorded even when nothing is left
@@ -209,7 +215,8 @@ class IngestService:
         self, good: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
     ) -> None:
         """Store everything in one transaction; if the database refuses the data itself
-        (not the connection), find the batch it refuses, dead-letter it, keep the rest."""
+        (not the connection), find the batch it refuses, dead-letter it, keep the rest.
+        """
         try:
             self._commit([b for _, b in good], bad)
             return
@@ -226,6 +233,21 @@ class IngestService:
             except psycopg.Error as exc:
                 refused.append((message, f"database refused the batch: {_first_line(exc)}"))
         self._commit([], refused)
+
+    def _run_housekeeping(self, stop: threading.Event) -> None:
+        """Partitions ahead and retention; a failure is retried in five minutes, since the
+        partitions made ahead leave days of slack."""
+        assert self._conn is not None
+        try:
+            partitions.housekeeping(
+                self._conn, self.settings.retention_days, datetime.now(UTC).date()
+            )
+            self._housekeeping_due = time.monotonic() + HOUSEKEEPING_EVERY_S
+        except psycopg.Error as exc:
+            log.warning("partition housekeeping failed (%s); retrying in 5 min", _first_line(exc))
+            self._housekeeping_due = time.monotonic() + 300
+            if isinstance(exc, psycopg.OperationalError):
+                self._reconnect_database(stop)
 
     def _commit(self, good: list[Batch], bad: list[tuple[mqtt.MQTTMessage, str]]) -> None:
         assert self._conn is not None

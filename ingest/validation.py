@@ -2,7 +2,8 @@
 
 A batch that decodes is screened reading by reading, in a few numpy passes: values outside
 the catalogue's plausible range for their metric, and measurement times from a gateway
-whose clock is wrong (far in the future, or before the clock was ever set). The rest of the
+whose clock is wrong (far in the future, or before the clock was ever set), and readings
+older than the retention period. The rest of the
 batch is stored; the refused readings stay recoverable in a dead letter holding the whole
 raw payload and a reason that names each of them. A reading the device itself flagged as
 invalid is stored with its flag even when its value is implausible: the flag is the
@@ -34,14 +35,18 @@ for _m in CATALOGUE:
 _NAMES = {m.id: m.name for m in CATALOGUE}
 
 
-def screen(batch: Batch, now_ms: int) -> tuple[Batch, str | None]:
+def screen(batch: Batch, now_ms: int, retention_days: int = 0) -> tuple[Batch, str | None]:
     """The batch without the readings it may not store, and why they were refused (None
-    when every reading passes)."""
+    when every reading passes). With a retention period, readings older than it are
+    refused too: their day is gone, or about to be."""
     implausible = (batch.value < _LOW[batch.metric]) | (batch.value > _HIGH[batch.metric])
     implausible &= (batch.flags & Quality.INVALID) == 0
     future = batch.time > now_ms + FUTURE_TOLERANCE_MS
     unset_clock = batch.time < EARLIEST_MS
-    refused = implausible | future | unset_clock
+    expired = np.zeros(len(batch), dtype=bool)
+    if retention_days > 0:
+        expired = batch.time < now_ms - retention_days * 86_400_000
+    refused = implausible | future | unset_clock | expired
     if not refused.any():
         return batch, None
     reasons = []
@@ -52,8 +57,10 @@ def screen(batch: Batch, now_ms: int) -> tuple[Batch, str | None]:
             why = f"{metric} {batch.value[i]:g} outside {_LOW[m]:g}..{_HIGH[m]:g}"
         elif future[i]:
             why = f"time {int(batch.time[i] - now_ms) // 1000} s in the future"
-        else:
+        elif unset_clock[i]:
             why = "time before 2020 (gateway clock not set)"
+        else:
+            why = f"older than the {retention_days}-day retention period"
         reasons.append(f"reading {i} ({why})")
     count = int(refused.sum())
     more = f" and {count - REASONS_LISTED} more" if count > REASONS_LISTED else ""

@@ -7,7 +7,9 @@ straight into ``observation`` under a savepoint. Rows are also unique on ``(pati
 effective, device)``: if a row is already there (a batch re-sealed under a new ``seq``, or
 an overlap with another source), the COPY fails as a whole, and the flush goes the slower
 way, through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``. Direct COPY is the
-common case and runs at the table's own COPY rate.
+common case and runs at the table's own COPY rate. The one-minute rollup is updated from
+the same rows in the same transaction, and a row on a day without a partition gets its
+day made (:mod:`ingest.partitions`) and the write tried again.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import struct
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import postgres
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from ingest import partitions
+from ingest.rollup import minute_groups
 from vigil.wire.batch import Batch
+from vigil.wire.quality import Quality
 
 _COLUMNS = "patient, metric, effective, value, flags, device, gateway, seq"
 _TYPES = ["text", "int2", "timestamptz", "float8", "int4", "text", "text", "int8"]
@@ -33,13 +38,42 @@ CREATE TEMP TABLE IF NOT EXISTS staging_observation (
     flags integer, device text, gateway text, seq bigint
 ) ON COMMIT DELETE ROWS
 """
+_UPSERT_1M = """
+ON CONFLICT (patient, metric, bucket) DO UPDATE SET
+    min = least(observation_1m.min, excluded.min),
+    max = greatest(observation_1m.max, excluded.max),
+    sum = observation_1m.sum + excluded.sum,
+    count = observation_1m.count + excluded.count
+"""
+_ROLL_UP_GROUPS = (
+    """
+INSERT INTO observation_1m (patient, metric, bucket, min, max, sum, count)
+SELECT patient, metric, timestamptz 'epoch' + bucket_ms * interval '1 millisecond',
+       min, max, sum, count
+FROM unnest(
+    %s::text[], %s::smallint[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[],
+    %s::integer[]
+) AS g (patient, metric, bucket_ms, min, max, sum, count)
+ORDER BY 1, 2, 3
+"""
+    + _UPSERT_1M
+)
+_ROLL_UP_INSERTED = f"""
+INSERT INTO observation_1m (patient, metric, bucket, min, max, sum, count)
+SELECT patient, metric, date_bin('1 minute', effective, timestamptz 'epoch'),
+       min(value), max(value), sum(value), count(*)
+FROM inserted
+WHERE flags & {int(Quality.INVALID)} = 0
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+{_UPSERT_1M}"""
 _INSERT_NEW = f"""
 WITH inserted AS (
     INSERT INTO observation ({_COLUMNS})
     SELECT {_COLUMNS} FROM staging_observation
     ON CONFLICT (patient, metric, effective, device) DO NOTHING
-    RETURNING gateway, seq
-)
+    RETURNING patient, metric, effective, value, flags, gateway, seq
+), rolled_up AS ({_ROLL_UP_INSERTED})
 SELECT gateway, seq, count(*) FROM inserted GROUP BY gateway, seq
 """
 _REGISTER = """
@@ -66,6 +100,7 @@ class Stored:
     """Readings not stored because they were already there (redelivery or overlap)."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
 _INT64 = struct.Struct(">q")
 
@@ -91,10 +126,27 @@ def store(conn: psycopg.Connection, batches: Sequence[Batch]) -> Stored:
     fresh, duplicates = _register(conn, batches)
     if not fresh:
         return Stored(0, duplicates)
+    try:
+        with conn.transaction():  # a savepoint: the flush can be tried again
+            return _write(conn, fresh, duplicates)
+    except psycopg.errors.CheckViolation as exc:
+        # A backlog from days ago: make the days' partitions, then write again.
+        if "no partition" not in str(exc):
+            raise
+        try:
+            partitions.ensure_span(conn, fresh)
+        except ValueError:
+            raise exc from None
+    with conn.transaction():
+        return _write(conn, fresh, duplicates)
+
+
+def _write(conn: psycopg.Connection, fresh: list[Batch], duplicates: int) -> Stored:
     staged = sum(len(b) for b in fresh)
     try:
         with conn.transaction(), conn.cursor() as cur:  # a savepoint
             copy_rows(cur, "observation", fresh)
+            _roll_up(cur, fresh)
         return Stored(staged, duplicates)
     except psycopg.errors.UniqueViolation:
         pass
@@ -137,10 +189,32 @@ def _register(conn: psycopg.Connection, batches: Sequence[Batch]) -> tuple[list[
     return fresh, duplicates
 
 
+def _roll_up(cur: psycopg.Cursor, batches: Sequence[Batch]) -> None:
+    """Fold the copied rows into the one-minute rollup, in the same transaction."""
+    groups = minute_groups(batches)
+    if len(groups):
+        cur.execute(
+            _ROLL_UP_GROUPS,
+            (
+                groups.patient,
+                groups.metric.tolist(),
+                groups.bucket_ms.tolist(),
+                groups.min.tolist(),
+                groups.max.tolist(),
+                groups.sum.tolist(),
+                groups.count.tolist(),
+            ),
+        )
+
+
+def _at(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
 def _newest(batch: Batch) -> datetime | None:
     if not len(batch):
         return None
-    return datetime.fromtimestamp(int(batch.time.max()) / 1000, UTC)
+    return _at(int(batch.time.max()))
 
 
 def copy_rows(cur: psycopg.Cursor, table: str, batches: Sequence[Batch]) -> None:

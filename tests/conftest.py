@@ -70,17 +70,22 @@ def durable_broker(broker: tuple[str, str]) -> None:
 
 
 @pytest.fixture
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh database with the schema applied, dropped after the test."""
+def empty_database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database, dropped after the test."""
     name = f"vigil_test_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    url = _with_database(postgres_server_url, name)
-    with psycopg.connect(url) as conn:
-        migrate(conn)
-    yield url
+    yield _with_database(postgres_server_url, name)
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A fresh database with the schema applied, dropped after the test."""
+    with psycopg.connect(empty_database_url) as conn:
+        migrate(conn)
+    return empty_database_url
 
 
 def _with_database(url: str, name: str) -> str:

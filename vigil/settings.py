@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     ingest_flush_ms: int = Field(
         default=50, description="Longest ingest waits to fill a micro-batch, in milliseconds"
     )
+    retention_days: int = Field(
+        default=0,
+        description="Days of observations kept: older day partitions are dropped and older "
+        "readings refused; 0: keep everything",
+    )
     ingest_crash_after_commits: int = Field(
         default=0,
         description="Fault testing only: ingest kills itself (SIGKILL) after this many "

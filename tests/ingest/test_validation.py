@@ -43,3 +43,11 @@ def test_long_lists_of_refusals_are_summarized() -> None:
     _, reason = screen(batch(rows=rows), NOW)
     assert reason is not None and reason.startswith("8 of 8 readings refused")
     assert reason.endswith("and 3 more")
+
+
+def test_readings_older_than_the_retention_period_are_refused() -> None:
+    rows = [("p0001", "spo2", NOW - 31 * 86_400_000, 95.0), ("p0001", "spo2", T0, 96.0)]
+    kept, reason = screen(batch(rows=rows), NOW, retention_days=30)
+    assert kept.value.tolist() == [96.0]
+    assert reason == "1 of 2 readings refused: reading 0 (older than the 30-day retention period)"
+    assert screen(batch(rows=rows), NOW)[1] is None  # no retention: kept for ever

@@ -1,0 +1,82 @@
+"""Daily partitions of ``observation`` and ``observation_1m``: made ahead, made on demand,
+dropped after the retention period.
+
+Ingest creates today's and the next two days' partitions when it starts and every hour, so
+the live stream never waits on DDL. A gateway's backlog can carry readings from days
+before (its outbox holds days): a flush that finds no partition for a row makes the days
+it spans and retries (:func:`ensure_span`). Retention drops a whole day at once, which
+costs nothing like deleting its rows; readings older than the retention period are refused
+before they are stored (see :mod:`ingest.validation`), so a dropped day is not recreated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+
+from vigil.wire.batch import Batch
+
+log = logging.getLogger(__name__)
+
+TABLES = ("observation", "observation_1m")
+AHEAD_DAYS = 2
+MAX_SPAN_DAYS = 400
+"""A flush spanning more days than this is refused rather than given a partition per day."""
+_PARTITION = re.compile(r"^(observation(?:_1m)?)_(\d{8})$")
+
+
+def ensure_days(conn: psycopg.Connection, first: date, last: date) -> int:
+    """Partitions for every day from ``first`` to ``last`` (UTC) in both tables; returns
+    how many were created."""
+    created = 0
+    day = first
+    while day <= last:
+        for table in TABLES:
+            row = conn.execute("SELECT vigil_ensure_day(%s, %s)", (table, day)).fetchone()
+            created += bool(row and row[0])
+        day += timedelta(days=1)
+    return created
+
+
+def ensure_span(conn: psycopg.Connection, batches: Sequence[Batch]) -> int:
+    """Partitions for the days the batches' readings fall on."""
+    times = [t for b in batches if len(b) for t in (int(b.time.min()), int(b.time.max()))]
+    if not times:
+        return 0
+    first, last = (datetime.fromtimestamp(t / 1000, UTC).date() for t in (min(times), max(times)))
+    if (last - first).days > MAX_SPAN_DAYS:
+        raise ValueError(f"readings span {(last - first).days} days; refusing to partition")
+    return ensure_days(conn, first, last)
+
+
+def drop_expired(conn: psycopg.Connection, retention_days: int, today: date) -> list[str]:
+    """Drop the day partitions entirely older than ``retention_days``; 0 keeps everything."""
+    if retention_days <= 0:
+        return []
+    cutoff = today - timedelta(days=retention_days)
+    dropped = []
+    for (name,) in conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE c.relkind = 'r'"
+        " AND i.inhparent IN ('observation'::regclass, 'observation_1m'::regclass)"
+    ).fetchall():
+        match = _PARTITION.match(name)
+        if match and datetime.strptime(match[2], "%Y%m%d").date() < cutoff:
+            conn.execute(f'DROP TABLE "{name}"')
+            dropped.append(name)
+    return sorted(dropped)
+
+
+def housekeeping(conn: psycopg.Connection, retention_days: int, today: date) -> None:
+    """Partitions ahead, expired ones dropped: one transaction, run at start and hourly."""
+    with conn.transaction():
+        created = ensure_days(conn, today - timedelta(days=1), today + timedelta(days=AHEAD_DAYS))
+        dropped = drop_expired(conn, retention_days, today)
+    if created:
+        log.info("created %d day partitions", created)
+    if dropped:
+        log.info("dropped %d day partitions past the retention period", len(dropped))
