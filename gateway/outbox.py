@@ -25,6 +25,9 @@ import numpy as np
 from gateway.readings import Reading
 from vigil.wire.batch import Batch, encode_batch
 
+BATCH_LIMIT = 5000
+"""Readings per sealed batch at most: a backlog drains in batches this size."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reading (
     id INTEGER PRIMARY KEY,
@@ -70,7 +73,7 @@ class Outbox:
                 [(r.device, r.patient, r.metric, r.time, r.value, r.flags) for r in readings],
             )
 
-    def seal(self, sent_ms: int, limit: int = 5000) -> PendingBatch | None:
+    def seal(self, sent_ms: int, limit: int = BATCH_LIMIT) -> PendingBatch | None:
         """Move up to ``limit`` pending readings into the next batch; None if there are none."""
         with self._db:
             rows = self._db.execute(
@@ -116,6 +119,11 @@ class Outbox:
             row = self._db.execute("SELECT readings FROM batch WHERE seq = ?", (seq,)).fetchone()
             self._db.execute("DELETE FROM batch WHERE seq = ?", (seq,))
         return int(row[0]) if row else 0
+
+    def loose(self) -> int:
+        """Readings not yet sealed into a batch."""
+        (count,) = self._db.execute("SELECT count(*) FROM reading").fetchone()
+        return int(count)
 
     def depth(self) -> int:
         """Readings on disk not yet acknowledged by the broker."""

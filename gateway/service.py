@@ -23,7 +23,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 import vigil
 from gateway.gatt import uuids
-from gateway.outbox import Outbox
+from gateway.outbox import BATCH_LIMIT, Outbox
 from gateway.publisher import MqttPublisher, Publisher
 from gateway.readings import Converted
 from gateway.session import DeviceSession
@@ -159,6 +159,7 @@ class GatewayService:
         self.counters.batches_published += 1
         # Refill the in-flight window at once: after an outage the backlog then drains at
         # the broker's pace, not one window per publish interval.
+        self._seal(full_only=True)
         self._publish_pending()
 
     async def _publish_loop(self) -> None:
@@ -167,11 +168,20 @@ class GatewayService:
             self._seal_and_publish()
 
     def _seal_and_publish(self) -> None:
-        self.outbox.seal(self.clock())
+        # While the window is full (the broker is away, or slow) a batch a second would
+        # pile up as thousands of small batches; readings wait loose until a full one.
+        window_full = len(self._inflight) >= self.settings.max_inflight_batches
+        self._seal(full_only=self._publisher is None or window_full)
         dropped = self.outbox.drop_oldest(self.settings.outbox_max_readings, self._handed_up_to)
         if dropped:
             log.warning("outbox full: dropped the %d oldest readings", dropped)
         self._publish_pending()
+
+    def _seal(self, full_only: bool) -> None:
+        while self.outbox.loose() >= BATCH_LIMIT:
+            self.outbox.seal(self.clock())
+        if not full_only:
+            self.outbox.seal(self.clock())
 
     def _publish_pending(self) -> None:
         if self._publisher is None:
