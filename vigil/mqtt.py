@@ -75,6 +75,7 @@ def connect(
     on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
     timeout: float = 10.0,
     receive_maximum: int | None = None,
+    max_inflight: int = 20,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
@@ -97,6 +98,7 @@ def connect(
     # next try is 3.1.1, and only its refusal is final.
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(settings, endpoint, client_id, protocol, persistent, manual_ack, will)
+        client.max_inflight_messages_set(max_inflight)  # QoS 1 messages out, unacknowledged
         client.on_message = on_message
         outcome = _handshake(
             client, endpoint, protocol, persistent, settings, timeout, receive_maximum
