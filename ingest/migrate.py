@@ -1,6 +1,12 @@
-"""Schema migrations: numbered plain SQL files applied in order, each in its own
-transaction, recorded in ``schema_migration``. An advisory lock lets several services
-start at once against a fresh database without racing."""
+"""Schema migrations: numbered plain SQL files applied in order, recorded in
+``schema_migration``. An advisory lock lets several services start at once against a fresh
+database without racing.
+
+Where the schema differs with TimescaleDB, a migration ships a variant,
+``NNN_name.timescaledb.sql``, applied instead of ``NNN_name.sql`` when the database can
+``CREATE EXTENSION timescaledb`` (installed and preloaded). The choice is made once, when
+that migration is applied, and recorded by the file name.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,29 @@ log = logging.getLogger(__name__)
 _LOCK_KEY = 0x56494749  # 'VIGI'
 
 
-def available() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration file shipped with the package."""
-    found = []
-    for entry in (Path(__file__).parent / "migrations").glob("*.sql"):
+_VARIANT = ".timescaledb.sql"
+
+
+def available(timescaledb: bool = False) -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration shipped with the package, with the
+    TimescaleDB variants where there are some and ``timescaledb`` is asked for."""
+    found: dict[int, tuple[int, str, str]] = {}
+    for entry in sorted((Path(__file__).parent / "migrations").glob("*.sql")):
         version = int(entry.name.split("_", 1)[0])
-        found.append((version, entry.name, entry.read_text()))
-    return sorted(found)
+        variant = entry.name.endswith(_VARIANT)
+        if variant == timescaledb or (not variant and version not in found):
+            found[version] = (version, entry.name, entry.read_text())
+    return sorted(found.values())
+
+
+def _timescaledb(conn: psycopg.Connection) -> bool:
+    """Whether TimescaleDB can be used here: the extension exists or can be created."""
+    try:
+        with conn.transaction():  # a savepoint: a refusal leaves the migration going
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        return True
+    except psycopg.Error:
+        return False
 
 
 def migrate(conn: psycopg.Connection) -> list[str]:
@@ -33,9 +55,10 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             " applied timestamptz NOT NULL DEFAULT now())"
         )
         done = {v for (v,) in conn.execute("SELECT version FROM schema_migration")}
-        for version, name, sql in available():
-            if version in done:
-                continue
+        with_variants = {v for v, name, _ in available(True) if name.endswith(_VARIANT)}
+        choose = bool(with_variants - done) and _timescaledb(conn)
+        pending = [m for m in available(choose) if m[0] not in done]
+        for version, name, sql in pending:
             conn.execute(sql.encode())
             conn.execute(
                 "INSERT INTO schema_migration (version, name) VALUES (%s, %s)", (version, name)

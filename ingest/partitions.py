@@ -1,5 +1,6 @@
 """Daily partitions of ``observation`` and ``observation_1m``: made ahead, made on demand,
-dropped after the retention period.
+dropped after the retention period. With TimescaleDB (see :func:`storage`) chunks are the
+extension's business and retention is one of its policies, set here from the setting.
 
 Ingest creates today's and the next two days' partitions when it starts and every hour, so
 the live stream never waits on DDL. A gateway's backlog can carry readings from days
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,6 +29,17 @@ AHEAD_DAYS = 2
 MAX_SPAN_DAYS = 400
 """A flush spanning more days than this is refused rather than given a partition per day."""
 _PARTITION = re.compile(r"^(observation(?:_1m)?)_(\d{8})$")
+
+
+_storage: weakref.WeakKeyDictionary[psycopg.Connection, str] = weakref.WeakKeyDictionary()
+
+
+def storage(conn: psycopg.Connection) -> str:
+    """'partitions' or 'timescaledb': which variant of the schema this database has."""
+    if conn not in _storage:
+        row = conn.execute("SELECT vigil_storage()").fetchone()
+        _storage[conn] = str(row[0]) if row else "partitions"
+    return _storage[conn]
 
 
 def ensure_days(conn: psycopg.Connection, first: date, last: date) -> int:
@@ -73,6 +86,10 @@ def drop_expired(conn: psycopg.Connection, retention_days: int, today: date) -> 
 
 def housekeeping(conn: psycopg.Connection, retention_days: int, today: date) -> None:
     """Partitions ahead, expired ones dropped: one transaction, run at start and hourly."""
+    if storage(conn) == "timescaledb":
+        with conn.transaction():
+            retention_policy(conn, retention_days)
+        return
     with conn.transaction():
         created = ensure_days(conn, today - timedelta(days=1), today + timedelta(days=AHEAD_DAYS))
         dropped = drop_expired(conn, retention_days, today)
@@ -80,3 +97,14 @@ def housekeeping(conn: psycopg.Connection, retention_days: int, today: date) -> 
         log.info("created %d day partitions", created)
     if dropped:
         log.info("dropped %d day partitions past the retention period", len(dropped))
+
+
+def retention_policy(conn: psycopg.Connection, retention_days: int) -> None:
+    """TimescaleDB: drop chunks of both tables older than ``retention_days`` (0: none)."""
+    for table in TABLES:
+        conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (table,))
+        if retention_days > 0:
+            conn.execute(
+                "SELECT add_retention_policy(%s, make_interval(days => %s))",
+                (table, retention_days),
+            )

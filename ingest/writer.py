@@ -73,9 +73,11 @@ WITH inserted AS (
     SELECT {_COLUMNS} FROM staging_observation
     ON CONFLICT (patient, metric, effective, device) DO NOTHING
     RETURNING patient, metric, effective, value, flags, gateway, seq
-), rolled_up AS ({_ROLL_UP_INSERTED})
+){{roll_up}}
 SELECT gateway, seq, count(*) FROM inserted GROUP BY gateway, seq
 """
+_INSERT_NEW_ROLLING_UP = _INSERT_NEW.format(roll_up=f", rolled_up AS ({_ROLL_UP_INSERTED})")
+_INSERT_NEW_ONLY = _INSERT_NEW.format(roll_up="")
 _REGISTER = """
 INSERT INTO ingest_batch (gateway, seq, readings, deliveries, stored, newest)
 SELECT * FROM unnest(
@@ -143,17 +145,20 @@ def store(conn: psycopg.Connection, batches: Sequence[Batch]) -> Stored:
 
 def _write(conn: psycopg.Connection, fresh: list[Batch], duplicates: int) -> Stored:
     staged = sum(len(b) for b in fresh)
+    # TimescaleDB keeps its continuous aggregate itself.
+    rolling_up = partitions.storage(conn) == "partitions"
     try:
         with conn.transaction(), conn.cursor() as cur:  # a savepoint
             copy_rows(cur, "observation", fresh)
-            _roll_up(cur, fresh)
+            if rolling_up:
+                _roll_up(cur, fresh)
         return Stored(staged, duplicates)
     except psycopg.errors.UniqueViolation:
         pass
     with conn.cursor() as cur:
         cur.execute(_STAGING)
         copy_rows(cur, "staging_observation", fresh)
-        cur.execute(_INSERT_NEW)
+        cur.execute(_INSERT_NEW_ROLLING_UP if rolling_up else _INSERT_NEW_ONLY)
         inserted = {(g, s): n for g, s, n in cur.fetchall()}
         keys = [(b.gateway, b.seq) for b in fresh]
         cur.execute(

@@ -1,8 +1,12 @@
+-- Plain PostgreSQL (see 003_partitions_and_rollup.timescaledb.sql for TimescaleDB).
 -- Observations partitioned by day (native range partitions): retention drops a day's
 -- partition instead of deleting rows, and a day's index stays small. The ingest service
 -- creates partitions ahead of time and on demand (vigil_ensure_day), and drops those past
 -- the retention period. A one-minute rollup beside it is kept current by ingest in the
 -- same transaction as the rows it summarizes.
+
+-- Which storage this database has: 'partitions' here, 'timescaledb' in the variant.
+CREATE FUNCTION vigil_storage() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'partitions' $$;
 
 CREATE FUNCTION vigil_ensure_day(parent regclass, day date) RETURNS boolean
 LANGUAGE plpgsql AS $$

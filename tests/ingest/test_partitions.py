@@ -15,6 +15,16 @@ DAY_MS = 86_400_000
 T0_DAY = datetime.fromtimestamp(T0 / 1000, UTC).date()
 
 
+@pytest.fixture
+def plain_database_url(database_url: str) -> str:
+    """Native partitions are the plain-PostgreSQL path; with TimescaleDB the extension's
+    chunks replace them (tests/ingest/test_timescaledb.py)."""
+    with psycopg.connect(database_url) as conn:
+        if partitions.storage(conn) != "partitions":
+            pytest.skip("this database uses TimescaleDB, not native partitions")
+    return database_url
+
+
 def partition_names(conn: psycopg.Connection) -> list[str]:
     return sorted(
         name
@@ -25,7 +35,8 @@ def partition_names(conn: psycopg.Connection) -> list[str]:
     )
 
 
-def test_a_backlog_from_earlier_days_gets_its_partitions(database_url: str) -> None:
+def test_a_backlog_from_earlier_days_gets_its_partitions(plain_database_url: str) -> None:
+    database_url = plain_database_url
     rows = [("p0001", "spo2", T0 - 3 * DAY_MS, 95.0), ("p0001", "spo2", T0, 96.0)]
     with psycopg.connect(database_url) as conn:
         assert writer.store(conn, [batch(rows=rows)]) == writer.Stored(2, 0)
@@ -37,13 +48,15 @@ def test_a_backlog_from_earlier_days_gets_its_partitions(database_url: str) -> N
     )
 
 
-def test_days_are_made_once(database_url: str) -> None:
+def test_days_are_made_once(plain_database_url: str) -> None:
+    database_url = plain_database_url
     with psycopg.connect(database_url) as conn:
         assert partitions.ensure_days(conn, date(2026, 3, 1), date(2026, 3, 3)) == 6
         assert partitions.ensure_days(conn, date(2026, 3, 2), date(2026, 3, 4)) == 2
 
 
-def test_retention_drops_whole_days_and_keeps_the_rest(database_url: str) -> None:
+def test_retention_drops_whole_days_and_keeps_the_rest(plain_database_url: str) -> None:
+    database_url = plain_database_url
     with psycopg.connect(database_url) as conn:
         partitions.ensure_days(conn, date(2026, 3, 1), date(2026, 3, 10))
         dropped = partitions.drop_expired(conn, retention_days=7, today=date(2026, 3, 10))
@@ -55,14 +68,16 @@ def test_retention_drops_whole_days_and_keeps_the_rest(database_url: str) -> Non
     assert kept[0] == "observation_1m_20260303" and len(kept) == 16
 
 
-def test_housekeeping_makes_today_and_the_days_ahead(database_url: str) -> None:
+def test_housekeeping_makes_today_and_the_days_ahead(plain_database_url: str) -> None:
+    database_url = plain_database_url
     with psycopg.connect(database_url) as conn:
         partitions.housekeeping(conn, retention_days=30, today=date(2026, 11, 25))
         names = [n for n in partition_names(conn) if not n.startswith("observation_1m")]
     assert names == [f"observation_202611{d}" for d in (24, 25, 26, 27)]
 
 
-def test_a_batch_spanning_centuries_is_refused_not_partitioned(database_url: str) -> None:
+def test_a_batch_spanning_centuries_is_refused_not_partitioned(plain_database_url: str) -> None:
+    database_url = plain_database_url
     rows = [("p0001", "spo2", T0, 95.0), ("p0001", "spo2", T0 + 3000 * DAY_MS, 95.0)]
     with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         writer.store(conn, [batch(rows=rows)])
@@ -91,7 +106,7 @@ def test_the_rollup_agrees_with_the_rows_it_summarizes(database_url: str) -> Non
     assert [r[1:] for r in rollup] == [(90.0, 94.0, 460.0, 5), (99.0, 99.0, 99.0, 1)]
 
 
-def test_rows_stored_before_partitioning_move_into_partitions(empty_database_url: str) -> None:
+def test_rows_stored_before_migration_3_are_kept_and_rolled_up(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url) as conn:
         for version, _name, sql in available():
             if version < 3:
@@ -108,9 +123,14 @@ def test_rows_stored_before_partitioning_move_into_partitions(empty_database_url
             " ('p1', 2, '2026-01-03T08:00:00Z', 93, 'd', 'g', 1)"
         )
         conn.commit()
-        assert migrate(conn) == ["003_partitions_and_rollup.sql"]
+        applied = migrate(conn)
+        kind = partitions.storage(conn)
         names = [n for n in partition_names(conn) if not n.startswith("observation_1m")]
         (rows,) = conn.execute("SELECT count(*) FROM observation").fetchone()  # type: ignore[misc]
         buckets = conn.execute("SELECT count, sum FROM observation_1m ORDER BY bucket").fetchall()
-    assert names == ["observation_20260101", "observation_20260103"]
+    if kind == "partitions":
+        assert applied == ["003_partitions_and_rollup.sql"]
+        assert names == ["observation_20260101", "observation_20260103"]
+    else:
+        assert applied == ["003_partitions_and_rollup.timescaledb.sql"]
     assert rows == 3 and buckets == [(2, 192.0), (1, 93.0)]
