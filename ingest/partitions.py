@@ -37,7 +37,8 @@ _storage: weakref.WeakKeyDictionary[psycopg.Connection, str] = weakref.WeakKeyDi
 def storage(conn: psycopg.Connection) -> str:
     """'partitions' or 'timescaledb': which variant of the schema this database has."""
     if conn not in _storage:
-        row = conn.execute("SELECT vigil_storage()").fetchone()
+        with conn.transaction():  # never leaves a transaction open behind the caller
+            row = conn.execute("SELECT vigil_storage()").fetchone()
         _storage[conn] = str(row[0]) if row else "partitions"
     return _storage[conn]
 

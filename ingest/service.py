@@ -59,6 +59,8 @@ class IngestService:
         self._status_topic = service_status(settings.ingest_client_id)
         self._commits = 0
         self._housekeeping_due = 0.0
+        self._known_gateways: set[str] = set()
+        self._known_until = 0.0
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
@@ -217,6 +219,7 @@ class IngestService:
         """Store everything in one transaction; if the database refuses the data itself
         (not the connection), find the batch it refuses, dead-letter it, keep the rest.
         """
+        good, bad = self._enrollment(good, bad)
         try:
             self._commit([b for _, b in good], bad)
             return
@@ -233,6 +236,33 @@ class IngestService:
             except psycopg.Error as exc:
                 refused.append((message, f"database refused the batch: {_first_line(exc)}"))
         self._commit([], refused)
+
+    def _enrollment(
+        self, good: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
+    ) -> tuple[list[tuple[mqtt.MQTTMessage, Batch]], list[tuple[mqtt.MQTTMessage, str]]]:
+        """With ``ingest_known_gateways_only``, batches from gateways not enrolled become
+        dead letters. Enrolled gateways are remembered for a minute; others are asked about
+        again, so `vigil enroll` takes effect at once and a withdrawal within a minute."""
+        if not self.settings.ingest_known_gateways_only:
+            return good, bad
+        assert self._conn is not None
+        if time.monotonic() >= self._known_until:
+            self._known_gateways.clear()
+            self._known_until = time.monotonic() + 60
+        unknown = {b.gateway for _, b in good} - self._known_gateways
+        if unknown:
+            with self._conn.transaction():
+                rows = self._conn.execute(
+                    "SELECT id FROM gateway WHERE id = ANY(%s)", (sorted(unknown),)
+                ).fetchall()
+            self._known_gateways.update(g for (g,) in rows)
+        kept = [(m, b) for m, b in good if b.gateway in self._known_gateways]
+        refused = [
+            (m, f"gateway: {b.gateway!r} is not enrolled (`vigil enroll {b.gateway}` adds it)")
+            for m, b in good
+            if b.gateway not in self._known_gateways
+        ]
+        return kept, bad + refused
 
     def _run_housekeeping(self, stop: threading.Event) -> None:
         """Partitions ahead and retention; a failure is retried in five minutes, since the

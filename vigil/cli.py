@@ -204,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="run the HTTP API (FHIR)")
     api.add_argument("--port", type=port, default=None, help="port (VIGIL_API_PORT, 8000)")
     sub.add_parser("migrate", help="apply database migrations")
+    enroll = sub.add_parser(
+        "enroll",
+        help="allow gateways to send readings (enforced with VIGIL_INGEST_KNOWN_GATEWAYS_ONLY)",
+    )
+    enroll.add_argument("gateways", nargs="*", metavar="GATEWAY_ID", help="gateways to enroll")
+    enroll.add_argument("--note", default="", help="e.g. where the gateway is, or whose it is")
+    enroll.add_argument("--list", action="store_true", help="show the enrolled gateways")
+    enroll.add_argument("--remove", metavar="GATEWAY_ID", help="withdraw a gateway")
 
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -238,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest": _ingest,
         "api": _api,
         "migrate": _migrate,
+        "enroll": _enroll,
         "token": _token,
     }
     try:
@@ -573,6 +582,39 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     with _connect(settings) as conn:
         applied = migrate(conn)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+    return 0
+
+
+def _enroll(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.migrate import migrate
+    from vigil.wire.topics import GATEWAY_ID
+
+    if sum((bool(args.gateways), args.list, bool(args.remove))) != 1:
+        raise UserError("give gateway ids to enroll, or --list, or --remove GATEWAY_ID")
+    for gateway in args.gateways:
+        if not GATEWAY_ID.match(gateway):
+            raise UserError(f"{gateway!r} is not a gateway id: 1-64 letters, digits, '.', '_', '-'")
+    with _connect(settings) as conn:
+        migrate(conn)
+        if args.list:
+            rows = conn.execute("SELECT id, enrolled, note FROM gateway ORDER BY id").fetchall()
+            if not rows:
+                print("no gateway enrolled; enroll one with `vigil enroll GATEWAY_ID`")
+            for gateway, enrolled, note in rows:
+                print(f"{gateway:<24} {enrolled:%Y-%m-%d %H:%M}  {note}")
+        elif args.remove:
+            removed = conn.execute("DELETE FROM gateway WHERE id = %s", (args.remove,)).rowcount
+            if not removed:
+                raise UserError(f"{args.remove} is not enrolled (see `vigil enroll --list`)")
+            print(f"withdrew {args.remove}; ingest refuses its batches within a minute")
+        else:
+            for gateway in args.gateways:
+                conn.execute(
+                    "INSERT INTO gateway (id, note) VALUES (%s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET note = excluded.note",
+                    (gateway, args.note),
+                )
+            print(f"enrolled {', '.join(args.gateways)}")
     return 0
 
 

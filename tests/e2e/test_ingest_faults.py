@@ -14,6 +14,7 @@ import pytest
 from ingest.migrate import migrate
 from tests.builders import T0, batch
 from tests.e2e.harness import IngestProcess, wait_for
+from tests.vigil.test_cli import vigil
 from vigil import mqtt as vigil_mqtt
 from vigil.embedded.postgres import start_postgres
 from vigil.embedded.processes import stop_and_measure
@@ -224,3 +225,32 @@ def test_memory_stays_bounded_under_a_burst(
     # Buffered whole, the large burst's payloads alone would add 90 MB; taken twenty at a
     # time it costs what the allocator's high-water mark drifts by.
     assert large < small + 40, (small, large)
+
+
+def test_only_enrolled_gateways_are_stored_when_ingest_is_told_so(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = settings.database_url or ""
+    env = {"VIGIL_DATABASE_URL": url}
+    assert vigil("enroll", "gw-known", "--note", "ward 3", env=env).returncode == 0
+    ingest = IngestProcess(settings, tmp_path / "ingest.log")
+    ingest.start(VIGIL_INGEST_KNOWN_GATEWAYS_ONLY="true")
+    known = encode_batch(batch("gw-known", 0, [("p0001", "spo2", T0, 95.0)]))
+    stranger = encode_batch(batch("gw-stranger", 0, [("p0002", "spo2", T0, 96.0)]))
+    later = encode_batch(batch("gw-stranger", 1, [("p0002", "spo2", T0 + 1000, 97.0)]))
+    try:
+        publish_paced(settings, Topics("gw-known").readings, [known], 0)
+        publish_paced(settings, Topics("gw-stranger").readings, [stranger], 0)
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert wait_for(
+                lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (1,), 20
+            )
+            (reason,) = conn.execute("SELECT reason FROM dead_letter").fetchone()  # type: ignore[misc]
+        assert vigil("enroll", "gw-stranger", env=env).returncode == 0
+        publish_paced(settings, Topics("gw-stranger").readings, [later], 0)
+        assert wait_for(lambda: accounting(url)[0] == 2, 20)
+    finally:
+        assert ingest.stop() == 0
+    assert reason == "gateway: 'gw-stranger' is not enrolled (`vigil enroll gw-stranger` adds it)"
+    listing = vigil("enroll", "--list", env=env).stdout
+    assert "gw-known" in listing and "ward 3" in listing and "gw-stranger" in listing

@@ -134,3 +134,9 @@ def test_rows_stored_before_migration_3_are_kept_and_rolled_up(empty_database_ur
     else:
         assert applied == ["003_partitions_and_rollup.timescaledb.sql"]
     assert rows == 3 and buckets == [(2, 192.0), (1, 93.0)]
+
+
+def test_asking_which_storage_leaves_no_transaction_open(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        assert partitions.storage(conn) in ("partitions", "timescaledb")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
