@@ -129,10 +129,10 @@ def test_rows_stored_before_migration_3_are_kept_and_rolled_up(empty_database_ur
         (rows,) = conn.execute("SELECT count(*) FROM observation").fetchone()  # type: ignore[misc]
         buckets = conn.execute("SELECT count, sum FROM observation_1m ORDER BY bucket").fetchall()
     if kind == "partitions":
-        assert applied == ["003_partitions_and_rollup.sql"]
+        assert applied[0] == "003_partitions_and_rollup.sql"
         assert names == ["observation_20260101", "observation_20260103"]
     else:
-        assert applied == ["003_partitions_and_rollup.timescaledb.sql"]
+        assert applied[0] == "003_partitions_and_rollup.timescaledb.sql"
     assert rows == 3 and buckets == [(2, 192.0), (1, 93.0)]
 
 
