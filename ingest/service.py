@@ -33,6 +33,7 @@ from vigil.wire.topics import ALL, gateway_of, service_status
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY_S = 3600.0
+ENROLLMENT_EVERY_S = 60.0
 _BYTES_PER_READING = 60
 """About what one reading takes in a JSON batch (device, patient, metric, time, value)."""
 
@@ -59,8 +60,9 @@ class IngestService:
         self._status_topic = service_status(settings.ingest_client_id)
         self._commits = 0
         self._housekeeping_due = 0.0
-        self._known_gateways: set[str] = set()
-        self._known_until = 0.0
+        self._gateways: set[str] = set()
+        self._assignments: dict[str, str] = {}
+        self._enrollment_read = -ENROLLMENT_EVERY_S
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
@@ -167,9 +169,8 @@ class IngestService:
         return messages
 
     def _handle(self, messages: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        good: list[tuple[mqtt.MQTTMessage, Batch]] = []
+        decoded: list[tuple[mqtt.MQTTMessage, Batch]] = []
         bad: list[tuple[mqtt.MQTTMessage, str]] = []
-        now_ms = time.time_ns() // 1_000_000
         for message in messages:
             if not message.topic.endswith("/readings") or gateway_of(message.topic) is None:
                 # Seen with amqtt after a session resumes: a message from another topic.
@@ -187,14 +188,11 @@ class IngestService:
                 reason = f"gateway: batch says {batch.gateway!r}, topic says {topic_gateway!r}"
                 bad.append((message, reason))
                 continue
-            batch, refused = screen(batch, now_ms, self.settings.retention_days)
-            if refused is not None:
-                bad.append((message, refused))
-            good.append((message, batch))  # the seq is recorded even when nothing is left
+            decoded.append((message, batch))
         delay = 0.5
         while not stop.is_set():
             try:
-                self._store(good, bad)
+                self._store(*self._admit(decoded, bad))
                 break
             except psycopg.OperationalError as exc:
                 log.warning("database error (%s); retrying in %.1f s", _first_line(exc), delay)
@@ -219,7 +217,6 @@ class IngestService:
         """Store everything in one transaction; if the database refuses the data itself
         (not the connection), find the batch it refuses, dead-letter it, keep the rest.
         """
-        good, bad = self._enrollment(good, bad)
         try:
             self._commit([b for _, b in good], bad)
             return
@@ -237,32 +234,64 @@ class IngestService:
                 refused.append((message, f"database refused the batch: {_first_line(exc)}"))
         self._commit([], refused)
 
-    def _enrollment(
-        self, good: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
+    def _admit(
+        self, decoded: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
     ) -> tuple[list[tuple[mqtt.MQTTMessage, Batch]], list[tuple[mqtt.MQTTMessage, str]]]:
-        """With ``ingest_known_gateways_only``, batches from gateways not enrolled become
-        dead letters. Enrolled gateways are remembered for a minute; others are asked about
-        again, so `vigil enroll` takes effect at once and a withdrawal within a minute."""
-        if not self.settings.ingest_known_gateways_only:
-            return good, bad
+        """Which decoded batches, and which of their readings, may be stored (see
+        :mod:`ingest.validation`); the rest become dead letters. A batch keeps its place even
+        when none of its readings is left, so its ``seq`` is recorded and not seen as a gap.
+        With ``ingest_enrolled_only``, batches from gateways not enrolled are refused whole,
+        and readings from devices not assigned to their patient one by one."""
+        bad = list(bad)
+        assignments = None
+        if self.settings.ingest_enrolled_only:
+            self._refresh_enrollment(
+                {b.gateway for _, b in decoded} - self._gateways,
+                {
+                    d
+                    for _, b in decoded
+                    for d, p in set(zip(b.device, b.patient, strict=True))
+                    if self._assignments.get(d) != p
+                },
+            )
+            assignments = self._assignments
+        good = []
+        now_ms = time.time_ns() // 1_000_000
+        for message, batch in decoded:
+            if assignments is not None and batch.gateway not in self._gateways:
+                command = f"`vigil enroll {batch.gateway}`"
+                bad.append((message, f"gateway: {batch.gateway!r} is not enrolled ({command})"))
+                continue
+            kept, refused = screen(batch, now_ms, self.settings.retention_days, assignments)
+            if refused is not None:
+                bad.append((message, refused))
+            good.append((message, kept))
+        return good, bad
+
+    def _refresh_enrollment(self, strangers: set[str], suspects: set[str]) -> None:
+        """Enrolled gateways and device assignments, read again every minute; gateways not
+        known yet, and devices not assigned to the patient they are named with, are asked
+        about at once (at most two queries per flush, however many messages): enrolling
+        takes effect at once, a withdrawal within a minute."""
         assert self._conn is not None
-        if time.monotonic() >= self._known_until:
-            self._known_gateways.clear()
-            self._known_until = time.monotonic() + 60
-        unknown = {b.gateway for _, b in good} - self._known_gateways
-        if unknown:
-            with self._conn.transaction():
+        with self._conn.transaction():
+            if time.monotonic() >= self._enrollment_read + ENROLLMENT_EVERY_S:
+                self._gateways = {g for (g,) in self._conn.execute("SELECT id FROM gateway")}
+                rows = self._conn.execute("SELECT device, patient FROM device_assignment")
+                self._assignments = dict(rows.fetchall())
+                self._enrollment_read = time.monotonic()
+                return
+            if strangers:
                 rows = self._conn.execute(
-                    "SELECT id FROM gateway WHERE id = ANY(%s)", (sorted(unknown),)
-                ).fetchall()
-            self._known_gateways.update(g for (g,) in rows)
-        kept = [(m, b) for m, b in good if b.gateway in self._known_gateways]
-        refused = [
-            (m, f"gateway: {b.gateway!r} is not enrolled (`vigil enroll {b.gateway}` adds it)")
-            for m, b in good
-            if b.gateway not in self._known_gateways
-        ]
-        return kept, bad + refused
+                    "SELECT id FROM gateway WHERE id = ANY(%s)", (sorted(strangers),)
+                )
+                self._gateways.update(g for (g,) in rows)
+            if suspects:
+                rows = self._conn.execute(
+                    "SELECT device, patient FROM device_assignment WHERE device = ANY(%s)",
+                    (sorted(suspects),),
+                )
+                self._assignments.update(rows.fetchall())
 
     def _run_housekeeping(self, stop: threading.Event) -> None:
         """Partitions ahead and retention; a failure is retried in five minutes, since the

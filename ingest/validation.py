@@ -2,8 +2,9 @@
 
 A batch that decodes is screened reading by reading, in a few numpy passes: values outside
 the catalogue's plausible range for their metric, and measurement times from a gateway
-whose clock is wrong (far in the future, or before the clock was ever set), and readings
-older than the retention period. The rest of the
+whose clock is wrong (far in the future, or before the clock was ever set), readings
+older than the retention period and, when asked, readings from a device the platform has
+not assigned to the patient the gateway names. The rest of the
 batch is stored; the refused readings stay recoverable in a dead letter holding the whole
 raw payload and a reason that names each of them. A reading the device itself flagged as
 invalid is stored with its flag even when its value is implausible: the flag is the
@@ -12,6 +13,7 @@ evidence (a probe off the finger), and analytics reads it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from itertools import compress
 
@@ -35,10 +37,17 @@ for _m in CATALOGUE:
 _NAMES = {m.id: m.name for m in CATALOGUE}
 
 
-def screen(batch: Batch, now_ms: int, retention_days: int = 0) -> tuple[Batch, str | None]:
+def screen(
+    batch: Batch,
+    now_ms: int,
+    retention_days: int = 0,
+    assignments: Mapping[str, str] | None = None,
+) -> tuple[Batch, str | None]:
     """The batch without the readings it may not store, and why they were refused (None
     when every reading passes). With a retention period, readings older than it are
-    refused too: their day is gone, or about to be."""
+    refused too: their day is gone, or about to be. With ``assignments`` (device ->
+    patient, the platform's side), a reading from a device not assigned to the patient the
+    gateway names is refused."""
     implausible = (batch.value < _LOW[batch.metric]) | (batch.value > _HIGH[batch.metric])
     implausible &= (batch.flags & Quality.INVALID) == 0
     future = batch.time > now_ms + FUTURE_TOLERANCE_MS
@@ -46,13 +55,21 @@ def screen(batch: Batch, now_ms: int, retention_days: int = 0) -> tuple[Batch, s
     expired = np.zeros(len(batch), dtype=bool)
     if retention_days > 0:
         expired = batch.time < now_ms - retention_days * 86_400_000
-    refused = implausible | future | unset_clock | expired
+    unassigned = np.zeros(len(batch), dtype=bool)
+    if assignments is not None:
+        pairs = list(zip(batch.device, batch.patient, strict=True))
+        wrong = {(d, p) for d, p in set(pairs) if assignments.get(d) != p}
+        if wrong:
+            unassigned = np.fromiter((pair in wrong for pair in pairs), bool, len(pairs))
+    refused = unassigned | implausible | future | unset_clock | expired
     if not refused.any():
         return batch, None
     reasons = []
     for i in np.flatnonzero(refused)[:REASONS_LISTED].tolist():
         metric = _NAMES[int(batch.metric[i])]
-        if implausible[i]:
+        if unassigned[i]:
+            why = f"device {batch.device[i]} is not assigned to {batch.patient[i]}"
+        elif implausible[i]:
             m = int(batch.metric[i])
             why = f"{metric} {batch.value[i]:g} outside {_LOW[m]:g}..{_HIGH[m]:g}"
         elif future[i]:

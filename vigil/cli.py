@@ -206,12 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations")
     enroll = sub.add_parser(
         "enroll",
-        help="allow gateways to send readings (enforced with VIGIL_INGEST_KNOWN_GATEWAYS_ONLY)",
+        help="allow gateways to send readings (enforced with VIGIL_INGEST_ENROLLED_ONLY)",
     )
     enroll.add_argument("gateways", nargs="*", metavar="GATEWAY_ID", help="gateways to enroll")
+    enroll.add_argument(
+        "--device",
+        type=pairing,
+        action="append",
+        default=[],
+        metavar="ADDRESS=PATIENT",
+        help="assign a wearable to its patient (repeatable)",
+    )
     enroll.add_argument("--note", default="", help="e.g. where the gateway is, or whose it is")
     enroll.add_argument("--list", action="store_true", help="show the enrolled gateways")
-    enroll.add_argument("--remove", metavar="GATEWAY_ID", help="withdraw a gateway")
+    enroll.add_argument("--remove", metavar="ID", help="withdraw a gateway or a device")
 
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -589,24 +597,35 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.migrate import migrate
     from vigil.wire.topics import GATEWAY_ID
 
-    if sum((bool(args.gateways), args.list, bool(args.remove))) != 1:
-        raise UserError("give gateway ids to enroll, or --list, or --remove GATEWAY_ID")
+    adding = bool(args.gateways or args.device)
+    if sum((adding, args.list, bool(args.remove))) != 1:
+        raise UserError(
+            "give gateway ids or --device ADDRESS=PATIENT to enroll, or --list, or --remove ID"
+        )
     for gateway in args.gateways:
         if not GATEWAY_ID.match(gateway):
             raise UserError(f"{gateway!r} is not a gateway id: 1-64 letters, digits, '.', '_', '-'")
     with _connect(settings) as conn:
         migrate(conn)
         if args.list:
-            rows = conn.execute("SELECT id, enrolled, note FROM gateway ORDER BY id").fetchall()
-            if not rows:
-                print("no gateway enrolled; enroll one with `vigil enroll GATEWAY_ID`")
-            for gateway, enrolled, note in rows:
-                print(f"{gateway:<24} {enrolled:%Y-%m-%d %H:%M}  {note}")
+            gateways = conn.execute("SELECT id, enrolled, note FROM gateway ORDER BY id").fetchall()
+            devices = conn.execute(
+                "SELECT device, patient, assigned FROM device_assignment ORDER BY patient, device"
+            ).fetchall()
+            if not gateways and not devices:
+                print("nothing enrolled; enroll a gateway with `vigil enroll GATEWAY_ID`")
+            for gateway, enrolled, note in gateways:
+                print(f"gateway {gateway:<24} {enrolled:%Y-%m-%d %H:%M}  {note}")
+            for device, patient, assigned in devices:
+                print(f"device  {device:<24} {assigned:%Y-%m-%d %H:%M}  {patient}")
         elif args.remove:
             removed = conn.execute("DELETE FROM gateway WHERE id = %s", (args.remove,)).rowcount
+            removed += conn.execute(
+                "DELETE FROM device_assignment WHERE device = %s", (args.remove.upper(),)
+            ).rowcount
             if not removed:
                 raise UserError(f"{args.remove} is not enrolled (see `vigil enroll --list`)")
-            print(f"withdrew {args.remove}; ingest refuses its batches within a minute")
+            print(f"withdrew {args.remove}; ingest refuses it within a minute")
         else:
             for gateway in args.gateways:
                 conn.execute(
@@ -614,7 +633,15 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
                     " ON CONFLICT (id) DO UPDATE SET note = excluded.note",
                     (gateway, args.note),
                 )
-            print(f"enrolled {', '.join(args.gateways)}")
+            for device, patient in args.device:
+                conn.execute(
+                    "INSERT INTO device_assignment (device, patient) VALUES (%s, %s)"
+                    " ON CONFLICT (device) DO UPDATE SET patient = excluded.patient,"
+                    " assigned = now()",
+                    (device, patient),
+                )
+            names = args.gateways + [f"{d} to {p}" for d, p in args.device]
+            print(f"enrolled {', '.join(names)}")
     return 0
 
 

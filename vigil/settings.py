@@ -72,10 +72,11 @@ class Settings(BaseSettings):
         description="Days of observations kept: older day partitions are dropped and older "
         "readings refused; 0: keep everything",
     )
-    ingest_known_gateways_only: bool = Field(
+    ingest_enrolled_only: bool = Field(
         default=False,
-        description="Dead-letter batches from gateways not enrolled with `vigil enroll`; "
-        "off: any gateway the broker lets publish is accepted",
+        description="Dead-letter batches from gateways not enrolled, and readings from "
+        "devices not assigned to their patient, with `vigil enroll`; off: any gateway the "
+        "broker lets publish is accepted",
     )
     ingest_crash_after_commits: int = Field(
         default=0,

@@ -227,30 +227,40 @@ def test_memory_stays_bounded_under_a_burst(
     assert large < small + 40, (small, large)
 
 
-def test_only_enrolled_gateways_are_stored_when_ingest_is_told_so(
+def test_only_enrolled_gateways_and_assigned_devices_when_ingest_is_told_so(
     settings: Settings, tmp_path: Path
 ) -> None:
     url = settings.database_url or ""
     env = {"VIGIL_DATABASE_URL": url}
-    assert vigil("enroll", "gw-known", "--note", "ward 3", env=env).returncode == 0
+    enroll = vigil(
+        "enroll", "gw-known", "--note", "ward 3", "--device", "C1:00:00:00:00:01=p0001", env=env
+    )
+    assert enroll.returncode == 0, enroll.stderr
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
-    ingest.start(VIGIL_INGEST_KNOWN_GATEWAYS_ONLY="true")
-    known = encode_batch(batch("gw-known", 0, [("p0001", "spo2", T0, 95.0)]))
-    stranger = encode_batch(batch("gw-stranger", 0, [("p0002", "spo2", T0, 96.0)]))
-    later = encode_batch(batch("gw-stranger", 1, [("p0002", "spo2", T0 + 1000, 97.0)]))
+    ingest.start(VIGIL_INGEST_ENROLLED_ONLY="true")
+    # The builders' device is C1:00:00:00:00:01: p0001's, and not p0009's.
+    known = encode_batch(
+        batch("gw-known", 0, [("p0001", "spo2", T0, 95.0), ("p0009", "spo2", T0, 91.0)])
+    )
+    stranger = encode_batch(batch("gw-stranger", 0, [("p0001", "spo2", T0 + 1000, 96.0)]))
+    later = encode_batch(batch("gw-stranger", 1, [("p0001", "spo2", T0 + 2000, 97.0)]))
     try:
         publish_paced(settings, Topics("gw-known").readings, [known], 0)
         publish_paced(settings, Topics("gw-stranger").readings, [stranger], 0)
         with psycopg.connect(url, autocommit=True) as conn:
             assert wait_for(
-                lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (1,), 20
+                lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (2,), 20
             )
-            (reason,) = conn.execute("SELECT reason FROM dead_letter").fetchone()  # type: ignore[misc]
+            reasons = [r for (r,) in conn.execute("SELECT reason FROM dead_letter ORDER BY id")]
         assert vigil("enroll", "gw-stranger", env=env).returncode == 0
         publish_paced(settings, Topics("gw-stranger").readings, [later], 0)
         assert wait_for(lambda: accounting(url)[0] == 2, 20)
     finally:
         assert ingest.stop() == 0
-    assert reason == "gateway: 'gw-stranger' is not enrolled (`vigil enroll gw-stranger` adds it)"
+    assert reasons == [
+        "1 of 2 readings refused: reading 1 (device C1:00:00:00:00:01 is not assigned to p0009)",
+        "gateway: 'gw-stranger' is not enrolled (`vigil enroll gw-stranger`)",
+    ]
     listing = vigil("enroll", "--list", env=env).stdout
     assert "gw-known" in listing and "ward 3" in listing and "gw-stranger" in listing
+    assert "C1:00:00:00:00:01" in listing

@@ -51,3 +51,14 @@ def test_readings_older_than_the_retention_period_are_refused() -> None:
     assert kept.value.tolist() == [96.0]
     assert reason == "1 of 2 readings refused: reading 0 (older than the 30-day retention period)"
     assert screen(batch(rows=rows), NOW)[1] is None  # no retention: kept for ever
+
+
+def test_readings_from_a_device_assigned_to_someone_else_are_refused() -> None:
+    rows = [("p0001", "spo2", T0, 95.0), ("p0002", "spo2", T0, 96.0)]  # one device, two names
+    kept, reason = screen(batch(rows=rows), NOW, assignments={"C1:00:00:00:00:01": "p0001"})
+    assert kept.patient == ("p0001",)
+    assert reason == (
+        "1 of 2 readings refused: reading 1 (device C1:00:00:00:00:01 is not assigned to p0002)"
+    )
+    _, unknown = screen(batch(rows=rows[:1]), NOW, assignments={})
+    assert unknown is not None and "is not assigned to p0001" in unknown
