@@ -1,3 +1,9 @@
-"""Analytics: the vectorized anomaly core (per-stream state arrays, the detector bank, the
-scoring engine, replay). Not built yet: the foundation stores and serves readings; the
-anomaly core is its own issue and starts from the metric catalogue and the wire contract."""
+"""Analytics: the vectorized anomaly core.
+
+Built so far: the micro-batch and event types (:mod:`analytics.batch`), the threshold
+detector with persistence and hysteresis (:mod:`analytics.detectors.threshold`), the
+default NEWS2 and hard-limit rules (:mod:`analytics.rules`), the engine that maps
+(patient, metric) streams to slots (:mod:`analytics.engine`) and CSV replay
+(:mod:`analytics.replay`). Still to come (issue 5): rate of change, personal baseline,
+signal quality, river novelty, the broker-fed service with checkpoints, the evaluation.
+"""

@@ -203,6 +203,27 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="with stats: one JSON document")
     api = sub.add_parser("api", help="run the HTTP API (FHIR)")
     api.add_argument("--port", type=port, default=None, help="port (VIGIL_API_PORT, 8000)")
+    analytics = sub.add_parser("analytics", help="the anomaly core")
+    analytics_sub = analytics.add_subparsers(
+        dest="analytics_command", required=True, metavar="ACTION"
+    )
+    replay = analytics_sub.add_parser(
+        "replay", help="score recorded readings (CSV) and write the events (JSON lines)"
+    )
+    replay.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE.csv",
+        help="columns patient,time,metric,value[,flags]",
+    )
+    replay.add_argument("--output", required=True, metavar="FILE.jsonl", help="one event per line")
+    replay.add_argument(
+        "--scale2",
+        action="append",
+        default=[],
+        metavar="PATIENT",
+        help="a patient on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure; repeatable)",
+    )
     sub.add_parser("migrate", help="apply database migrations")
     enroll = sub.add_parser(
         "enroll",
@@ -254,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest": _ingest,
         "api": _api,
         "migrate": _migrate,
+        "analytics": _analytics,
         "enroll": _enroll,
         "token": _token,
     }
@@ -581,6 +603,31 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,  # URLs name patients: no PHI in info logs
     )
+    return 0
+
+
+def _analytics(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.engine import Engine
+    from analytics.replay import ReplayError, parse_csv, replay, write_events
+
+    try:
+        with open(args.input, encoding="utf-8", newline="") as lines:
+            rows = parse_csv(lines)
+    except OSError as exc:
+        raise UserError(f"cannot read {args.input}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{args.input} is not UTF-8 text") from None
+    except ReplayError as exc:
+        raise UserError(f"{args.input}: {exc}") from None
+    for problem in rows.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            events = write_events(replay(rows, Engine(args.scale2)), out)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output}: {exc.strerror}") from None
+    summary = {"rows": len(rows), "skipped": len(rows.problems), "events": events}
+    print(json.dumps(summary))
     return 0
 
 

@@ -1,0 +1,163 @@
+"""Thresholds with a persistence delay and hysteresis, per stream.
+
+A condition starts when a reading crosses an entry threshold (below ``low_on`` or above
+``high_on``), becomes an alert candidate once it has held for ``persist_ms`` (the delay that
+keeps general-ward monitoring from crying wolf), and clears only when a reading is back
+inside the clearing band (``low_off`` .. ``high_off``), so a value hovering at the threshold
+does not start and clear it over and over. A reading between the entry and clearing
+thresholds changes nothing. NaN values and readings the device flagged invalid say nothing
+about the condition either; signal quality is another detector's business.
+
+The whole batch is scored in numpy passes: each reading is an 'enter', 'clear' or 'keep'
+signal, and a stream's state after each reading is its latest non-'keep' signal, which is a
+segmented scan (:func:`analytics.batch.last_index_where`). The state carried between
+batches per stream is four numbers: active, onset time, alerted, last time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.batch import Event, Readings, last_index_where, segments
+from vigil.wire.quality import Quality
+
+_NO_TIME = np.iinfo(np.int64).min
+
+
+@dataclass
+class Thresholds:
+    """Per-stream configuration; NaN disables a side."""
+
+    low_on: npt.NDArray[np.float64]
+    low_off: npt.NDArray[np.float64]
+    high_on: npt.NDArray[np.float64]
+    high_off: npt.NDArray[np.float64]
+    persist_ms: npt.NDArray[np.int64]
+
+    @classmethod
+    def empty(cls) -> Thresholds:
+        nan = np.zeros(0)
+        return cls(nan, nan.copy(), nan.copy(), nan.copy(), np.zeros(0, np.int64))
+
+
+class ThresholdDetector:
+    """One rule (e.g. 'spo2_low') over many streams, each with its own thresholds."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.config = Thresholds.empty()
+        self.active = np.zeros(0, dtype=bool)
+        self.onset = np.zeros(0, dtype=np.int64)
+        self.alerted = np.zeros(0, dtype=bool)
+        self.last_time = np.zeros(0, dtype=np.int64)
+
+    @property
+    def streams(self) -> int:
+        return len(self.active)
+
+    def configure(
+        self,
+        stream: int,
+        *,
+        low_on: float = np.nan,
+        low_off: float = np.nan,
+        high_on: float = np.nan,
+        high_off: float = np.nan,
+        persist_s: float = 0.0,
+    ) -> None:
+        if not np.isnan(low_on) and not low_off >= low_on:
+            raise ValueError(f"{self.rule}: low_off {low_off} must be at least low_on {low_on}")
+        if not np.isnan(high_on) and not high_off <= high_on:
+            raise ValueError(f"{self.rule}: high_off {high_off} must be at most high_on {high_on}")
+        self._grow(stream + 1)
+        c = self.config
+        c.low_on[stream], c.low_off[stream] = low_on, low_off
+        c.high_on[stream], c.high_off[stream] = high_on, high_off
+        c.persist_ms[stream] = round(persist_s * 1000)
+
+    def _grow(self, streams: int) -> None:
+        extra = streams - self.streams
+        if extra <= 0:
+            return
+        nans = np.full(extra, np.nan)
+        c = self.config
+        c.low_on, c.low_off = np.r_[c.low_on, nans], np.r_[c.low_off, nans]
+        c.high_on, c.high_off = np.r_[c.high_on, nans], np.r_[c.high_off, nans]
+        c.persist_ms = np.r_[c.persist_ms, np.zeros(extra, np.int64)]
+        self.active = np.r_[self.active, np.zeros(extra, bool)]
+        self.onset = np.r_[self.onset, np.zeros(extra, np.int64)]
+        self.alerted = np.r_[self.alerted, np.zeros(extra, bool)]
+        self.last_time = np.r_[self.last_time, np.full(extra, _NO_TIME)]
+
+    def score(self, batch: Readings) -> list[Event]:
+        """Advance every stream in the batch (sorted by stream, then time) and return the
+        events in stream, then time order. Readings at or before a stream's last scored
+        time are ignored: late data cannot rewrite a condition already reported."""
+        self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
+        first, start = segments(batch.stream)
+        newer = batch.time > self.last_time[batch.stream]
+        newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]  # ties: the first one
+        if not newer.all():
+            batch = batch.take(newer)
+            first, start = segments(batch.stream)
+        if not len(batch):
+            return []
+        s, t, v = batch.stream, batch.time, batch.value
+        c = self.config
+        lo_on, lo_off, hi_on, hi_off = c.low_on[s], c.low_off[s], c.high_on[s], c.high_off[s]
+        usable = ~np.isnan(v) & ((batch.flags & Quality.INVALID) == 0)
+        enter = usable & ((v < lo_on) | (v > hi_on))  # comparisons with NaN are False
+        inside_low = np.isnan(lo_on) | (v >= lo_off)
+        inside_high = np.isnan(hi_on) | (v <= hi_off)
+        clear = usable & ~enter & inside_low & inside_high
+
+        signal = last_index_where(enter | clear, start)
+        active = np.where(signal >= 0, enter[signal], self.active[s])
+        before = np.empty_like(active)  # active just before each reading
+        before[1:] = active[:-1]
+        before[first] = self.active[s[first]]
+        started = active & ~before
+        cleared = ~active & before
+
+        run_start = last_index_where(started, start)
+        onset = np.where(run_start >= 0, t[run_start], self.onset[s])
+        held = active & (t - onset >= c.persist_ms[s])
+        # Held at the previous reading of the same run; for the batch's first reading of a
+        # stream, whether the run it continues was already reported.
+        held_before = np.empty_like(held)
+        held_before[1:] = held[:-1] & ~started[1:]
+        held_before[first] = (self.alerted[s] & active & ~started)[first]
+        persisted = held & ~held_before
+
+        last = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]  # last reading per stream
+        self.active[s[last]] = active[last]
+        self.onset[s[last]] = onset[last]
+        self.alerted[s[last]] = active[last] & (held[last] | held_before[last])
+        self.last_time[s[last]] = t[last]
+
+        events = []
+        for kind, mask in (("started", started), ("persisted", persisted), ("cleared", cleared)):
+            for i in np.flatnonzero(mask).tolist():
+                events.append(self._event(kind, batch, i, int(onset[i])))
+        events.sort(key=lambda e: (e.stream, e.time, _ORDER[e.kind]))
+        return events
+
+    def _event(self, kind: str, batch: Readings, i: int, onset: int) -> Event:
+        stream = int(batch.stream[i])
+        c = self.config
+        thresholds = {
+            name: float(getattr(c, name)[stream])
+            for name in ("low_on", "low_off", "high_on", "high_off")
+            if not np.isnan(getattr(c, name)[stream])
+        }
+        evidence: dict[str, object] = {"thresholds": thresholds}
+        if kind != "cleared":
+            evidence["onset"] = onset
+            evidence["persist_s"] = int(c.persist_ms[stream]) / 1000
+        return Event(kind, self.rule, stream, int(batch.time[i]), float(batch.value[i]), evidence)
+
+
+_ORDER = {"started": 0, "persisted": 1, "cleared": 2}

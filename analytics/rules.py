@@ -1,0 +1,115 @@
+"""The default clinical threshold rules, from NEWS2 and hard limits.
+
+NEWS2 (Royal College of Physicians, 2017) scores SpO2 on scale 1, or on scale 2 for
+patients with hypercapnic respiratory failure whose target is 88-92 %, and pulse on one
+scale; a score of 3 in one parameter ('red') calls for urgent review. Home readings come
+every second, so a single one is never enough: each rule holds for a persistence delay, and
+clears only past a hysteresis band. Hard limits catch what must not wait a minute.
+
+These defaults are provisional: the evaluation issue tunes delays and bands on labelled
+scenarios. Values are compared as measured (SpO2 and pulse arrive as whole numbers, so
+``< 92`` is NEWS2's ``<= 91``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vigil import metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    metrics: tuple[int, ...]
+    low_on: float = float("nan")
+    low_off: float = float("nan")
+    high_on: float = float("nan")
+    high_off: float = float("nan")
+    persist_s: float = 0.0
+    description: str = ""
+
+
+_PULSE = (metrics.HEART_RATE.id, metrics.PULSE_RATE.id)
+_SPO2 = (metrics.SPO2.id,)
+
+SCALE_1 = (
+    Rule(
+        "spo2_news2_red",
+        _SPO2,
+        low_on=92,
+        low_off=94,
+        persist_s=60,
+        description="NEWS2 SpO2 scale 1 score 3 (<= 91 %) for a minute",
+    ),
+    Rule(
+        "spo2_desaturation",
+        _SPO2,
+        low_on=88,
+        low_off=90,
+        persist_s=15,
+        description="SpO2 below 88 % for 15 s",
+    ),
+)
+SCALE_2 = (
+    Rule(
+        "spo2_news2_red",
+        _SPO2,
+        low_on=84,
+        low_off=86,
+        persist_s=60,
+        description="NEWS2 SpO2 scale 2 score 3 (<= 83 %) for a minute",
+    ),
+    Rule(
+        "spo2_desaturation",
+        _SPO2,
+        low_on=80,
+        low_off=82,
+        persist_s=15,
+        description="SpO2 below 80 % for 15 s (scale 2 target 88-92 %)",
+    ),
+)
+PULSE = (
+    Rule(
+        "hr_news2_red_high",
+        _PULSE,
+        high_on=130,
+        high_off=120,
+        persist_s=60,
+        description="NEWS2 pulse score 3 (>= 131 /min) for a minute",
+    ),
+    Rule(
+        "hr_news2_red_low",
+        _PULSE,
+        low_on=41,
+        low_off=45,
+        persist_s=60,
+        description="NEWS2 pulse score 3 (<= 40 /min) for a minute",
+    ),
+    Rule(
+        "hr_extreme_high",
+        _PULSE,
+        high_on=150,
+        high_off=140,
+        persist_s=15,
+        description="pulse above 150 /min for 15 s",
+    ),
+    Rule(
+        "hr_extreme_low",
+        _PULSE,
+        low_on=35,
+        low_off=40,
+        persist_s=15,
+        description="pulse below 35 /min for 15 s",
+    ),
+)
+
+
+def rules_for(scale: int) -> tuple[Rule, ...]:
+    """The rules for a patient on NEWS2 SpO2 scale 1 or 2."""
+    if scale not in (1, 2):
+        raise ValueError(f"NEWS2 SpO2 scale is 1 or 2, not {scale}")
+    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE
+
+
+RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE))

@@ -1,0 +1,72 @@
+"""The engine: streams per (patient, metric), the default rules, scale 2 patients."""
+
+import numpy as np
+
+from analytics.engine import Engine
+from vigil import metrics
+
+T0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
+SPO2, HR, PR = metrics.SPO2.id, metrics.HEART_RATE.id, metrics.PULSE_RATE.id
+
+
+def seconds(n: int) -> np.ndarray:
+    return T0 + np.arange(n, dtype=np.int64) * 1000
+
+
+def test_one_stream_per_patient_and_metric_however_the_batch_is_ordered() -> None:
+    engine = Engine()
+    slots = engine.streams(["b", "a", "b", "a"], np.array([SPO2, SPO2, HR, SPO2]))
+    # new streams get their slots in (patient, metric) order
+    assert slots.tolist() == [2, 0, 1, 0]
+    assert engine.keys == [("a", SPO2), ("b", HR), ("b", SPO2)]
+    assert engine.streams(["a"], np.array([HR])).tolist() == [3]
+
+
+def test_a_desaturation_raises_the_hard_limit_then_news2() -> None:
+    engine = Engine()
+    n = 90
+    values = np.r_[np.full(5, 96.0), np.full(n - 5, 86.0)]
+    events = engine.score(["p1"] * n, np.full(n, SPO2), seconds(n), values)
+    summary = [(e.event.rule, e.event.kind, (e.event.time - T0) // 1000) for e in events]
+    assert summary == [
+        ("spo2_desaturation", "started", 5),
+        ("spo2_news2_red", "started", 5),
+        ("spo2_desaturation", "persisted", 20),
+        ("spo2_news2_red", "persisted", 65),
+    ]
+    assert events[0].patient == "p1" and events[0].metric == "spo2"
+
+
+def test_a_scale_2_patient_is_not_alarmed_at_their_target_saturation() -> None:
+    engine = Engine(scale2_patients=["copd"])
+    n = 120
+    values = np.full(n, 87.0)  # within reach of a scale 2 target, a desaturation on scale 1
+    events = engine.score(
+        ["copd"] * n + ["p1"] * n,
+        np.full(2 * n, SPO2),
+        np.r_[seconds(n), seconds(n)],
+        np.r_[values, values],
+    )
+    assert {e.patient for e in events} == {"p1"}
+
+
+def test_pulse_rules_watch_the_strap_and_the_oximeter_but_not_spo2() -> None:
+    engine = Engine()
+    n = 80
+    events = engine.score(
+        ["p1"] * n * 3,
+        np.r_[np.full(n, HR), np.full(n, PR), np.full(n, SPO2)],
+        np.r_[seconds(n), seconds(n), seconds(n)],
+        np.full(3 * n, 140.0),  # tachycardia; and an impossible SpO2 that no HR rule reads
+    )
+    persisted = {(e.metric, e.event.rule) for e in events if e.event.kind == "persisted"}
+    assert persisted == {("heart_rate", "hr_news2_red_high"), ("pulse_rate", "hr_news2_red_high")}
+
+
+def test_events_serialize_with_iso_times() -> None:
+    engine = Engine()
+    events = engine.score(["p1"] * 2, np.full(2, SPO2), seconds(2), np.array([96.0, 80.0]))
+    doc = events[0].as_dict()
+    assert doc["time"] == "2026-01-01T10:00:01.000Z"
+    assert doc["evidence"]["onset"] == "2026-01-01T10:00:01.000Z"
+    assert doc["evidence"]["thresholds"] == {"low_on": 88.0, "low_off": 90.0}

@@ -1,0 +1,73 @@
+"""Replaying recorded readings: parsing with bad rows, and the CLI end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analytics.engine import Engine
+from analytics.replay import ReplayError, parse_csv, replay
+from tests.vigil.test_cli import vigil
+
+GOOD_AND_BAD = """patient,time,metric,value,flags
+p1,2026-01-01T10:00:00Z,spo2,96,0
+p1,1767261601,spo2,85,
+p1,2026-01-01T10:00:02+00:00,spo2,abc,0
+p1,yesterday,spo2,85,0
+p1,2026-01-01T10:00:03,spo2,85,0
+p 1,2026-01-01T10:00:04Z,spo2,85,0
+p1,2026-01-01T10:00:05Z,glucose,5,0
+p1,2026-01-01T10:00:06Z,spo2,nan,0
+p1,2026-01-01T10:00:07Z,spo2,85,x
+"""
+
+
+def test_bad_rows_are_reported_by_line_and_skipped() -> None:
+    rows = parse_csv(GOOD_AND_BAD.splitlines(keepends=True))
+    assert rows.time == [1_767_261_600_000, 1_767_261_601_000]
+    assert [p.split(":")[0] for p in rows.problems] == [f"line {n}" for n in range(4, 11)]
+    assert "value 'abc' is not a number" in rows.problems[0]
+    assert "neither ISO 8601" in rows.problems[1]
+    assert "has no UTC offset" in rows.problems[2]
+    assert "not one of heart_rate" in rows.problems[4]
+    assert "not a finite number" in rows.problems[5]
+    assert "flags 'x'" in rows.problems[6]
+
+
+def test_a_header_without_the_columns_is_refused() -> None:
+    with pytest.raises(ReplayError, match="missing: metric, value"):
+        parse_csv(["patient,time\n", "p1,0\n"])
+
+
+def test_rows_out_of_order_are_scored_in_time_order() -> None:
+    lines = ["patient,time,metric,value\n"]
+    lines += [f"p1,{1767261600 + s},spo2,{84 if s >= 2 else 97}\n" for s in reversed(range(40))]
+    events = list(replay(parse_csv(lines), Engine()))
+    first = events[0].as_dict()
+    assert (first["rule"], first["kind"], first["time"]) == (
+        "spo2_desaturation",
+        "started",
+        "2026-01-01T10:00:02.000Z",
+    )
+
+
+def test_vigil_analytics_replay_writes_json_lines(tmp_path: Path) -> None:
+    source = tmp_path / "week.csv"
+    rows = [f"p7,{1767261600 + s},heart_rate,{150 if s >= 10 else 80}" for s in range(100)]
+    source.write_text("patient,time,metric,value\n" + "\n".join(rows) + "\nbroken\n")
+    out = tmp_path / "events.jsonl"
+    result = vigil("analytics", "replay", "--input", str(source), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "skipped line 102:" in result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 100, "skipped": 1, "events": 2}
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["rule"], e["kind"]) for e in events] == [
+        ("hr_news2_red_high", "started"),
+        ("hr_news2_red_high", "persisted"),
+    ]
+
+
+def test_vigil_analytics_replay_explains_a_missing_file(tmp_path: Path) -> None:
+    result = vigil("analytics", "replay", "--input", str(tmp_path / "no.csv"), "--output", "x")
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr and "Traceback" not in result.stderr
