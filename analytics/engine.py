@@ -9,9 +9,11 @@ readings of the metrics its rule watches. Events come back with their patient an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,8 +61,10 @@ class Engine:
         self.keys: list[tuple[str, int]] = []
         self.detectors = {name: ThresholdDetector(name) for name in RULE_NAMES}
         self._rule_metrics = {
-            name: sorted(
-                {m for r in rules_for(1) + rules_for(2) if r.name == name for m in r.metrics}
+            name: tuple(
+                sorted(
+                    {m for r in rules_for(1) + rules_for(2) if r.name == name for m in r.metrics}
+                )
             )
             for name in RULE_NAMES
         }
@@ -69,17 +73,13 @@ class Engine:
 
     def streams(self, patients: Sequence[str], metric: npt.NDArray[np.integer[Any]]) -> Any:
         """Slot of each reading's stream, new streams getting theirs and their rules."""
-        names, patient_index = np.unique(np.asarray(patients, dtype=object), return_inverse=True)
-        pair = patient_index.astype(np.int64) * 256 + np.asarray(metric, dtype=np.int64)
-        pairs, inverse = np.unique(pair, return_inverse=True)
-        slots = np.empty(len(pairs), dtype=np.int64)
-        for j, code in enumerate(pairs.tolist()):
-            key = (str(names[code // 256]), code % 256)
-            slot = self.slots.get(key)
-            if slot is None:
-                slot = self._add(key)
-            slots[j] = slot
-        return slots[inverse]
+        get = self.slots.get
+        keys = list(zip(patients, np.asarray(metric).tolist(), strict=True))
+        slots = np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        for i in np.flatnonzero(slots < 0).tolist():
+            known = self.slots.get(keys[i])  # an earlier reading of this batch may have made it
+            slots[i] = self._add(keys[i]) if known is None else known
+        return slots
 
     def _add(self, key: tuple[str, int]) -> int:
         slot = len(self.keys)
@@ -117,12 +117,45 @@ class Engine:
             return []
         batch = Readings.sorted(self.streams(patients, metric), time, value, flags)
         reading_metric = self._slot_metric[batch.stream]
+        watched: dict[tuple[int, ...], Readings] = {}  # rules share their metric sets
         out = []
         for name, detector in self.detectors.items():
-            mask = np.isin(reading_metric, self._rule_metrics[name])
-            if mask.any():
-                for event in detector.score(batch.take(mask)):
+            group = self._rule_metrics[name]
+            if group not in watched:
+                watched[group] = batch.take(np.isin(reading_metric, group))
+            if len(watched[group]):
+                for event in detector.score(watched[group]):
                     patient, m = self.keys[event.stream]
                     out.append(PatientEvent(patient, metrics.BY_ID[m].name, event))
         out.sort(key=lambda p: (p.event.time, p.patient, p.event.rule))
         return out
+
+
+def save_checkpoint(engine: Engine, path: Path) -> None:
+    """The engine's streams and every detector's state, written atomically (numpy .npz),
+    so a restarted service resumes without a cold start."""
+    arrays: dict[str, Any] = {
+        "patients": np.asarray([p for p, _ in engine.keys], dtype=str),
+        "metrics": np.asarray([m for _, m in engine.keys], dtype=np.int64),
+        "scale2": np.asarray(sorted(engine.scale2), dtype=str),
+    }
+    for name, detector in engine.detectors.items():
+        for key, array in detector.state().items():
+            arrays[f"{name}.{key}"] = array
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as out:
+        np.savez(out, **arrays)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path) -> Engine:
+    with np.load(path) as saved:
+        engine = Engine(saved["scale2"].tolist())
+        for patient, metric in zip(
+            saved["patients"].tolist(), saved["metrics"].tolist(), strict=True
+        ):
+            engine._add((patient, metric))
+        for name, detector in engine.detectors.items():
+            if f"{name}.active" in saved:
+                detector.restore({k: saved[f"{name}.{k}"] for k in ThresholdDetector._STATE})
+    return engine

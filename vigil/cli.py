@@ -178,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the broker this long once devices stream (e.g. 10m), then check the drain",
     )
 
+    bench_analytics = bench_sub.add_parser(
+        "analytics", help="readings/s through the anomaly core on one core, state per stream"
+    )
+    bench_analytics.add_argument(
+        "--streams", type=positive_int, default=100_000, help="(patient, metric) streams (100000)"
+    )
+    bench_analytics.add_argument(
+        "--seconds", type=positive_int, default=20, help="seconds of readings to score (20)"
+    )
     bench_ingest = bench_sub.add_parser(
         "ingest", help="stored readings/s through broker and ingest, against raw binary COPY"
     )
@@ -516,6 +525,7 @@ def _asyncio_stop_event() -> asyncio.Event:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.bench.analytics import bench_analytics
     from vigil.bench.gateway import GatewayBench
     from vigil.bench.ingest import IngestBench
     from vigil.wire.batch import MAX_READINGS
@@ -528,6 +538,10 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
                     f"--devices {args.devices}: use an even number (a strap and an oximeter each)"
                 )
             result = GatewayBench(args.devices, args.duration, args.outage).run()
+        elif args.bench_command == "analytics":
+            if args.streams < 2:
+                raise UserError("--streams: at least 2 (a patient's SpO2 and heart rate)")
+            result = bench_analytics(args.streams, args.seconds)
         else:
             if args.batch > MAX_READINGS:
                 raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")

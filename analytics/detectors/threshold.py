@@ -17,6 +17,7 @@ batches per stream is four numbers: active, onset time, alerted, last time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -79,9 +80,11 @@ class ThresholdDetector:
         c.persist_ms[stream] = round(persist_s * 1000)
 
     def _grow(self, streams: int) -> None:
-        extra = streams - self.streams
-        if extra <= 0:
+        """Room for ``streams`` slots; capacity at least doubles, so adding streams one by
+        one costs amortized constant time."""
+        if streams <= self.streams:
             return
+        extra = max(streams, 2 * self.streams, 1024) - self.streams
         nans = np.full(extra, np.nan)
         c = self.config
         c.low_on, c.low_off = np.r_[c.low_on, nans], np.r_[c.low_off, nans]
@@ -91,6 +94,19 @@ class ThresholdDetector:
         self.onset = np.r_[self.onset, np.zeros(extra, np.int64)]
         self.alerted = np.r_[self.alerted, np.zeros(extra, bool)]
         self.last_time = np.r_[self.last_time, np.full(extra, _NO_TIME)]
+
+    _STATE = ("active", "onset", "alerted", "last_time")
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        """What a checkpoint keeps: the per-stream state (configuration is rebuilt from
+        the rules, so a changed rule takes effect after a restart)."""
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
+        streams = len(state["active"])
+        self._grow(streams)
+        for name in self._STATE:
+            getattr(self, name)[:streams] = state[name]
 
     def score(self, batch: Readings) -> list[Event]:
         """Advance every stream in the batch (sorted by stream, then time) and return the

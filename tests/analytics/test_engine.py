@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from analytics.engine import Engine
+from analytics.engine import Engine, load_checkpoint, save_checkpoint
 from vigil import metrics
 
 T0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
@@ -13,13 +13,12 @@ def seconds(n: int) -> np.ndarray:
     return T0 + np.arange(n, dtype=np.int64) * 1000
 
 
-def test_one_stream_per_patient_and_metric_however_the_batch_is_ordered() -> None:
+def test_one_stream_per_patient_and_metric_in_order_of_arrival() -> None:
     engine = Engine()
-    slots = engine.streams(["b", "a", "b", "a"], np.array([SPO2, SPO2, HR, SPO2]))
-    # new streams get their slots in (patient, metric) order
-    assert slots.tolist() == [2, 0, 1, 0]
-    assert engine.keys == [("a", SPO2), ("b", HR), ("b", SPO2)]
-    assert engine.streams(["a"], np.array([HR])).tolist() == [3]
+    slots = engine.streams(["b", "a", "b", "a", "b"], np.array([SPO2, SPO2, HR, SPO2, SPO2]))
+    assert slots.tolist() == [0, 1, 2, 1, 0]
+    assert engine.keys == [("b", SPO2), ("a", SPO2), ("b", HR)]
+    assert engine.streams(["a", "b"], np.array([HR, SPO2])).tolist() == [3, 0]
 
 
 def test_a_desaturation_raises_the_hard_limit_then_news2() -> None:
@@ -70,3 +69,24 @@ def test_events_serialize_with_iso_times() -> None:
     assert doc["time"] == "2026-01-01T10:00:01.000Z"
     assert doc["evidence"]["onset"] == "2026-01-01T10:00:01.000Z"
     assert doc["evidence"]["thresholds"] == {"low_on": 88.0, "low_off": 90.0}
+
+
+def test_a_restored_checkpoint_continues_where_the_engine_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    n = 40
+    values = np.r_[np.full(5, 96.0), np.full(n - 5, 85.0)]
+    patients, kinds, times = ["p1", "copd"] * n, np.full(2 * n, SPO2), np.repeat(seconds(n), 2)
+    both = np.repeat(values, 2)
+
+    def summary(events: list) -> list:  # type: ignore[type-arg]
+        return [(e.patient, e.event.rule, e.event.kind, e.event.time) for e in events]
+
+    whole = summary(Engine(["copd"]).score(patients, kinds, times, both))
+    first = Engine(["copd"])
+    half = 2 * 12
+    before = summary(first.score(patients[:half], kinds[:half], times[:half], both[:half]))
+    save_checkpoint(first, tmp_path / "engine.npz")
+    second = load_checkpoint(tmp_path / "engine.npz")
+    after = summary(second.score(patients[half:], kinds[half:], times[half:], both[half:]))
+    assert before + after == whole
+    assert ("p1", "spo2_desaturation", "persisted", T0 + 20_000) in after
+    assert second.scale2 == {"copd"} and second.keys == first.keys
