@@ -95,9 +95,13 @@ def _time(text: str) -> int:
     """Epoch milliseconds from ISO 8601 with an offset, or from epoch seconds."""
     text = text.strip()
     try:
-        return round(float(text) * 1000)
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        if not math.isfinite(seconds):
+            raise ValueError(f"time {text!r} is not a finite number of seconds")
+        return round(seconds * 1000)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

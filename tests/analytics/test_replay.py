@@ -19,19 +19,21 @@ p 1,2026-01-01T10:00:04Z,spo2,85,0
 p1,2026-01-01T10:00:05Z,glucose,5,0
 p1,2026-01-01T10:00:06Z,spo2,nan,0
 p1,2026-01-01T10:00:07Z,spo2,85,x
+p1,inf,spo2,85,0
 """
 
 
 def test_bad_rows_are_reported_by_line_and_skipped() -> None:
     rows = parse_csv(GOOD_AND_BAD.splitlines(keepends=True))
     assert rows.time == [1_767_261_600_000, 1_767_261_601_000]
-    assert [p.split(":")[0] for p in rows.problems] == [f"line {n}" for n in range(4, 11)]
+    assert [p.split(":")[0] for p in rows.problems] == [f"line {n}" for n in range(4, 12)]
     assert "value 'abc' is not a number" in rows.problems[0]
     assert "neither ISO 8601" in rows.problems[1]
     assert "has no UTC offset" in rows.problems[2]
     assert "not one of heart_rate" in rows.problems[4]
     assert "not a finite number" in rows.problems[5]
     assert "flags 'x'" in rows.problems[6]
+    assert "not a finite number of seconds" in rows.problems[7]
 
 
 def test_a_header_without_the_columns_is_refused() -> None:
