@@ -47,7 +47,10 @@ class Rows:
 
 def parse_csv(lines: Iterable[str]) -> Rows:
     reader = csv.DictReader(lines)
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as exc:
+        raise ReplayError(f"the header is not valid CSV ({exc})") from None
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise ReplayError(
@@ -55,7 +58,14 @@ def parse_csv(lines: Iterable[str]) -> Rows:
             f"missing: {', '.join(missing)}"
         )
     rows = Rows()
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            rows.problems.append(f"line {reader.line_num}: not valid CSV ({exc})")
+            continue
         line = reader.line_num
         try:
             patient, metric, time, value, flags = _row(row)

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analytics.engine import Engine
 from analytics.replay import ReplayError, parse_csv, replay
@@ -73,3 +75,9 @@ def test_vigil_analytics_replay_explains_a_missing_file(tmp_path: Path) -> None:
     result = vigil("analytics", "replay", "--input", str(tmp_path / "no.csv"), "--output", "x")
     assert result.returncode == 2
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+@given(st.lists(st.text(max_size=40), max_size=20))
+def test_any_rows_are_parsed_or_reported_never_crash(lines: list[str]) -> None:
+    rows = parse_csv(["patient,time,metric,value,flags\n", *[line + "\n" for line in lines]])
+    assert len(rows) + len(rows.problems) <= len(lines)
