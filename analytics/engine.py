@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Event, Readings
+from analytics.detectors.base import Detector
+from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.threshold import ThresholdDetector
 from analytics.rules import RULE_NAMES, Rule, rules_for
 from vigil import metrics
@@ -59,7 +61,12 @@ class Engine:
         """Patients scored on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure)."""
         self.slots: dict[tuple[str, int], int] = {}
         self.keys: list[tuple[str, int]] = []
-        self.detectors = {name: ThresholdDetector(name) for name in RULE_NAMES}
+        self.detectors: dict[str, Detector] = {
+            r.name: RateOfChangeDetector(r.name, r.window_min)
+            if r.is_rate_of_change
+            else ThresholdDetector(r.name)
+            for r in rules_for(1) + rules_for(2)
+        }
         self._rule_metrics = {
             name: tuple(
                 sorted(
@@ -95,14 +102,20 @@ class Engine:
         return slot
 
     def _configure(self, rule: Rule, slot: int) -> None:
-        self.detectors[rule.name].configure(
-            slot,
-            low_on=rule.low_on,
-            low_off=rule.low_off,
-            high_on=rule.high_on,
-            high_off=rule.high_off,
-            persist_s=rule.persist_s,
-        )
+        detector = self.detectors[rule.name]
+        if isinstance(detector, RateOfChangeDetector):
+            detector.configure(
+                slot, rise=rule.rise, clear_below=rule.clear_below, persist_s=rule.persist_s
+            )
+        elif isinstance(detector, ThresholdDetector):
+            detector.configure(
+                slot,
+                low_on=rule.low_on,
+                low_off=rule.low_off,
+                high_on=rule.high_on,
+                high_off=rule.high_off,
+                persist_s=rule.persist_s,
+            )
 
     def score(
         self,
@@ -156,6 +169,7 @@ def load_checkpoint(path: Path) -> Engine:
         ):
             engine._add((patient, metric))
         for name, detector in engine.detectors.items():
-            if f"{name}.active" in saved:
-                detector.restore({k: saved[f"{name}.{k}"] for k in ThresholdDetector._STATE})
+            keys = [k.split(".", 1)[1] for k in saved.files if k.startswith(f"{name}.")]
+            if keys:
+                detector.restore({k: saved[f"{name}.{k}"] for k in keys})
     return engine

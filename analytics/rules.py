@@ -13,6 +13,7 @@ scenarios. Values are compared as measured (SpO2 and pulse arrive as whole numbe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vigil import metrics
@@ -20,6 +21,10 @@ from vigil import metrics
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A threshold rule (entry and clearing thresholds), or with ``rise`` set a rate of
+    change rule: the value up by ``rise`` within ``window_min`` minutes, clearing below
+    ``clear_below``."""
+
     name: str
     metrics: tuple[int, ...]
     low_on: float = float("nan")
@@ -28,6 +33,13 @@ class Rule:
     high_off: float = float("nan")
     persist_s: float = 0.0
     description: str = ""
+    rise: float = float("nan")
+    clear_below: float = float("nan")
+    window_min: int = 5
+
+    @property
+    def is_rate_of_change(self) -> bool:
+        return not math.isnan(self.rise)
 
 
 _PULSE = (metrics.HEART_RATE.id, metrics.PULSE_RATE.id)
@@ -101,6 +113,15 @@ PULSE = (
         low_off=40,
         persist_s=15,
         description="pulse below 35 /min for 15 s",
+    ),
+    Rule(
+        "hr_rising",
+        _PULSE,
+        rise=30,
+        clear_below=20,
+        window_min=5,
+        persist_s=60,
+        description="pulse up 30 /min within 5 minutes, held for a minute",
     ),
 )
 

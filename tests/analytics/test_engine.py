@@ -90,3 +90,14 @@ def test_a_restored_checkpoint_continues_where_the_engine_stopped(tmp_path) -> N
     assert before + after == whole
     assert ("p1", "spo2_desaturation", "persisted", T0 + 20_000) in after
     assert second.scale2 == {"copd"} and second.keys == first.keys
+
+
+def test_a_pulse_rising_30_within_5_minutes_is_reported() -> None:
+    engine = Engine()
+    values = np.repeat([72.0, 74.0, 110.0, 112.0], 60)  # +38 /min within two minutes
+    n = len(values)
+    events = engine.score(["p1"] * n, np.full(n, HR), seconds(n), values)
+    rising = [
+        (e.event.kind, (e.event.time - T0) // 1000) for e in events if e.event.rule == "hr_rising"
+    ]
+    assert rising == [("started", 120), ("persisted", 180)]

@@ -63,11 +63,14 @@ def test_vigil_analytics_replay_writes_json_lines(tmp_path: Path) -> None:
     result = vigil("analytics", "replay", "--input", str(source), "--output", str(out))
     assert result.returncode == 0, result.stderr
     assert "skipped line 102:" in result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 100, "skipped": 1, "events": 2}
+    assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 100, "skipped": 1, "events": 4}
     events = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(e["rule"], e["kind"]) for e in events] == [
-        ("hr_news2_red_high", "started"),
-        ("hr_news2_red_high", "persisted"),
+    # 80 -> 150 /min at 10 s: above 130, and a rise of 70 within 5 minutes, both held 60 s
+    assert [(e["rule"], e["kind"], e["time"][11:19]) for e in events] == [
+        ("hr_news2_red_high", "started", "10:00:10"),
+        ("hr_rising", "started", "10:00:10"),
+        ("hr_news2_red_high", "persisted", "10:01:10"),
+        ("hr_rising", "persisted", "10:01:10"),
     ]
 
 

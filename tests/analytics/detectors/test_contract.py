@@ -10,6 +10,7 @@ import pytest
 
 from analytics.batch import Event, Readings
 from analytics.detectors.base import Detector
+from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.threshold import ThresholdDetector
 
 
@@ -20,7 +21,17 @@ def threshold_low_and_high() -> ThresholdDetector:
     return detector
 
 
-DETECTORS: dict[str, Callable[[], Detector]] = {"threshold": threshold_low_and_high}
+def rising_and_falling() -> RateOfChangeDetector:
+    detector = RateOfChangeDetector("contract", window_min=2)
+    for stream in range(6):
+        detector.configure(stream, rise=12, clear_below=6, persist_s=5)
+    return detector
+
+
+DETECTORS: dict[str, Callable[[], Detector]] = {
+    "threshold": threshold_low_and_high,
+    "rate_of_change": rising_and_falling,
+}
 
 
 def random_readings(seed: int, n: int = 600) -> Readings:
