@@ -139,15 +139,17 @@ def _range_min(
     values: npt.NDArray[np.float64], first: npt.NDArray[np.intp], last: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.float64]:
     """min(values[first[i] : last[i] + 1]) for every i, with a sparse table: level k holds
-    the minimum of each run of 2**k values, and any range is two overlapping runs."""
+    the minimum of each run of 2**k values, and any range is two overlapping runs. Only the
+    levels the longest range needs are built: live traffic brings one reading per stream
+    per batch, and then no level beyond the values themselves."""
+    length = last - first + 1
+    k = np.floor(np.log2(length)).astype(np.int64)
     levels = [values]
     width = 1
-    while 2 * width <= len(values):
+    for _ in range(int(k.max())):
         previous = levels[-1]
         levels.append(np.minimum(previous[:-width], previous[width:]))
         width *= 2
-    length = last - first + 1
-    k = np.floor(np.log2(length)).astype(np.int64)
     out = np.empty(len(first))
     for level in np.unique(k).tolist():
         rows = k == level
