@@ -3,9 +3,9 @@
 The input is CSV with a header naming at least ``patient,time,metric,value`` and optionally
 ``flags``; ``time`` is ISO 8601 (with an offset or ``Z``) or epoch seconds, ``metric`` a
 name from the catalogue. A bad row is reported with its line number and skipped: one typo
-in a week of recordings must not cost the week. Rows are scored in time order, in chunks,
-through the same engine the service runs, so a replay shows what the service would have
-raised.
+in a week of recordings must not cost the week. Or the input is the stored observations of
+a time range (:class:`DatabaseReplay`). Rows are scored in time order, in chunks, through
+the same engine the service runs, so a replay shows what the service would have raised.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
 import numpy as np
+import psycopg
 
 from analytics.engine import Engine, PatientEvent
 from vigil.metrics import BY_NAME
@@ -88,7 +89,7 @@ def _row(row: dict[str, str | None]) -> tuple[str, int, int, float, int]:
     metric = BY_NAME.get(name)
     if metric is None:
         raise ValueError(f"metric {name!r} is not one of {', '.join(BY_NAME)}")
-    time = _time(row.get("time") or "")
+    time = parse_time(row.get("time") or "")
     try:
         value = float(row.get("value") or "")
     except ValueError:
@@ -101,7 +102,7 @@ def _row(row: dict[str, str | None]) -> tuple[str, int, int, float, int]:
     return patient, metric.id, time, value, int(text)
 
 
-def _time(text: str) -> int:
+def parse_time(text: str) -> int:
     """Epoch milliseconds from ISO 8601 with an offset, or from epoch seconds."""
     text = text.strip()
     try:
@@ -134,6 +135,41 @@ def replay(rows: Rows, engine: Engine) -> Iterator[PatientEvent]:
     for a in range(0, len(order), CHUNK):
         b = a + CHUNK
         yield from engine.score(list(patient[a:b]), metric[a:b], time[a:b], value[a:b], flags[a:b])
+
+
+class DatabaseReplay:
+    """Stored observations from ``since`` (inclusive) to ``until`` (exclusive), read with a
+    server-side cursor a chunk at a time in time order, so a month of a ward's readings
+    never sits in memory at once."""
+
+    def __init__(self, conn: psycopg.Connection, since_ms: int, until_ms: int) -> None:
+        self.conn = conn
+        self.since = _moment(since_ms)
+        self.until = _moment(until_ms)
+        self.rows = 0
+
+    def events(self, engine: Engine) -> Iterator[PatientEvent]:
+        with self.conn.transaction(), self.conn.cursor(name="vigil_replay") as cur:
+            cur.execute(
+                "SELECT patient, metric, (extract(epoch FROM effective) * 1000)::bigint,"
+                " value, flags FROM observation WHERE effective >= %s AND effective < %s"
+                " ORDER BY effective",
+                (self.since, self.until),
+            )
+            while chunk := cur.fetchmany(CHUNK):
+                patient, metric, time, value, flags = zip(*chunk, strict=True)
+                self.rows += len(chunk)
+                yield from engine.score(
+                    list(patient),
+                    np.array(metric),
+                    np.array(time),
+                    np.array(value),
+                    np.array(flags),
+                )
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def write_events(events: Iterable[PatientEvent], out: TextIO) -> int:

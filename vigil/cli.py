@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -217,14 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
         dest="analytics_command", required=True, metavar="ACTION"
     )
     replay = analytics_sub.add_parser(
-        "replay", help="score recorded readings (CSV) and write the events (JSON lines)"
+        "replay",
+        help="score recorded readings (CSV, or the database) and write the events (JSON lines)",
     )
-    replay.add_argument(
-        "--input",
-        required=True,
-        metavar="FILE.csv",
-        help="columns patient,time,metric,value[,flags]",
+    replay_source = replay.add_mutually_exclusive_group(required=True)
+    replay_source.add_argument(
+        "--input", metavar="FILE.csv", help="columns patient,time,metric,value[,flags]"
     )
+    replay_source.add_argument(
+        "--from",
+        dest="since",
+        metavar="TIME",
+        help="replay the database's observations from TIME (ISO 8601 or epoch seconds)",
+    )
+    replay.add_argument("--to", dest="until", metavar="TIME", help="with --from: until (now)")
     replay.add_argument("--output", required=True, metavar="FILE.jsonl", help="one event per line")
     replay.add_argument(
         "--scale2",
@@ -622,27 +629,48 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 def _analytics(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.engine import Engine
-    from analytics.replay import ReplayError, parse_csv, replay, write_events
+    from analytics.replay import DatabaseReplay, ReplayError, parse_csv, parse_time, replay
+
+    engine = Engine(args.scale2)
+    if args.since is None:
+        if args.until is not None:
+            raise UserError("--to goes with --from")
+        try:
+            with open(args.input, encoding="utf-8", newline="") as lines:
+                rows = parse_csv(lines)
+        except OSError as exc:
+            raise UserError(f"cannot read {args.input}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{args.input} is not UTF-8 text") from None
+        except ReplayError as exc:
+            raise UserError(f"{args.input}: {exc}") from None
+        for problem in rows.problems:
+            print(f"skipped {problem}", file=sys.stderr)
+        events = _write_events(args.output, replay(rows, engine))
+        print(json.dumps({"rows": len(rows), "skipped": len(rows.problems), "events": events}))
+        return 0
+    try:
+        since = parse_time(args.since)
+        until = parse_time(args.until) if args.until else int(time.time() * 1000)
+    except ValueError as exc:
+        raise UserError(f"--from/--to: {exc}") from None
+    if until <= since:
+        raise UserError("--to must be later than --from")
+    with _connect(settings) as conn:
+        stored = DatabaseReplay(conn, since, until)
+        events = _write_events(args.output, stored.events(engine))
+    print(json.dumps({"rows": stored.rows, "skipped": 0, "events": events}))
+    return 0
+
+
+def _write_events(path: str, events: Any) -> int:
+    from analytics.replay import write_events
 
     try:
-        with open(args.input, encoding="utf-8", newline="") as lines:
-            rows = parse_csv(lines)
+        with open(path, "w", encoding="utf-8") as out:
+            return write_events(events, out)
     except OSError as exc:
-        raise UserError(f"cannot read {args.input}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{args.input} is not UTF-8 text") from None
-    except ReplayError as exc:
-        raise UserError(f"{args.input}: {exc}") from None
-    for problem in rows.problems:
-        print(f"skipped {problem}", file=sys.stderr)
-    try:
-        with open(args.output, "w", encoding="utf-8") as out:
-            events = write_events(replay(rows, Engine(args.scale2)), out)
-    except OSError as exc:
-        raise UserError(f"cannot write {args.output}: {exc.strerror}") from None
-    summary = {"rows": len(rows), "skipped": len(rows.problems), "events": events}
-    print(json.dumps(summary))
-    return 0
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,12 +3,15 @@
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.engine import Engine
 from analytics.replay import ReplayError, parse_csv, replay
+from ingest import writer
+from tests.builders import batch
 from tests.vigil.test_cli import vigil
 
 GOOD_AND_BAD = """patient,time,metric,value,flags
@@ -84,3 +87,45 @@ def test_vigil_analytics_replay_explains_a_missing_file(tmp_path: Path) -> None:
 def test_any_rows_are_parsed_or_reported_never_crash(lines: list[str]) -> None:
     rows = parse_csv(["patient,time,metric,value,flags\n", *[line + "\n" for line in lines]])
     assert len(rows) + len(rows.problems) <= len(lines)
+
+
+@pytest.mark.services
+def test_vigil_analytics_replay_over_the_database(database_url: str, tmp_path: Path) -> None:
+    t0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
+    rows = [("p3", "spo2", t0 + s * 1000, 97.0 if s < 10 else 84.0) for s in range(60)]
+    with psycopg.connect(database_url) as conn:
+        writer.store(conn, [batch("gw-r", 0, rows[:30]), batch("gw-r", 1, rows[30:])])
+        conn.commit()
+    out = tmp_path / "events.jsonl"
+    env = {"VIGIL_DATABASE_URL": database_url}
+    result = vigil(
+        "analytics",
+        "replay",
+        "--from",
+        "2026-01-01T10:00:00Z",
+        "--to",
+        "2026-01-01T10:00:40Z",
+        "--output",
+        str(out),
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 40, "skipped": 0, "events": 3}
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["patient"], e["rule"], e["kind"]) for e in events] == [
+        ("p3", "spo2_desaturation", "started"),
+        ("p3", "spo2_news2_red", "started"),
+        ("p3", "spo2_desaturation", "persisted"),
+    ]
+    backwards = vigil(
+        "analytics",
+        "replay",
+        "--from",
+        "2026-01-02T00:00:00Z",
+        "--to",
+        "2026-01-01T00:00:00Z",
+        "--output",
+        str(out),
+        env=env,
+    )
+    assert backwards.returncode == 2 and "--to must be later than --from" in backwards.stderr
