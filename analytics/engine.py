@@ -22,8 +22,9 @@ import numpy.typing as npt
 from analytics.batch import Event, Readings
 from analytics.detectors.base import Detector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
+from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
-from analytics.rules import RULE_NAMES, Rule, rules_for
+from analytics.rules import POOR_SIGNAL, RULE_NAMES, Rule, rules_for
 from vigil import metrics
 
 
@@ -61,12 +62,7 @@ class Engine:
         """Patients scored on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure)."""
         self.slots: dict[tuple[str, int], int] = {}
         self.keys: list[tuple[str, int]] = []
-        self.detectors: dict[str, Detector] = {
-            r.name: RateOfChangeDetector(r.name, r.window_min)
-            if r.is_rate_of_change
-            else ThresholdDetector(r.name)
-            for r in rules_for(1) + rules_for(2)
-        }
+        self.detectors: dict[str, Detector] = {r.name: _detector(r) for r in rules_for(1)}
         self._rule_metrics = {
             name: tuple(
                 sorted(
@@ -103,7 +99,9 @@ class Engine:
 
     def _configure(self, rule: Rule, slot: int) -> None:
         detector = self.detectors[rule.name]
-        if isinstance(detector, RateOfChangeDetector):
+        if isinstance(detector, SignalQualityDetector):
+            detector.configure(slot, persist_s=rule.persist_s)
+        elif isinstance(detector, RateOfChangeDetector):
             detector.configure(
                 slot, rise=rule.rise, clear_below=rule.clear_below, persist_s=rule.persist_s
             )
@@ -142,6 +140,14 @@ class Engine:
                     out.append(PatientEvent(patient, metrics.BY_ID[m].name, event))
         out.sort(key=lambda p: (p.event.time, p.patient, p.event.rule))
         return out
+
+
+def _detector(rule: Rule) -> Detector:
+    if rule.technical:
+        return SignalQualityDetector(rule.name, POOR_SIGNAL)
+    if rule.is_rate_of_change:
+        return RateOfChangeDetector(rule.name, rule.window_min, ignore_flags=POOR_SIGNAL)
+    return ThresholdDetector(rule.name, ignore_flags=POOR_SIGNAL)
 
 
 def save_checkpoint(engine: Engine, path: Path) -> None:

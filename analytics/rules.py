@@ -17,13 +17,25 @@ import math
 from dataclasses import dataclass
 
 from vigil import metrics
+from vigil.wire.quality import Quality
+
+POOR_SIGNAL = int(
+    Quality.NO_CONTACT
+    | Quality.INVALID
+    | Quality.SENSOR_FAULT
+    | Quality.MOTION
+    | Quality.QUESTIONABLE
+)
+"""Quality flags that make a reading say nothing to a clinical rule: a probe off the finger
+or a moving hand must not look like a desaturation."""
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A threshold rule (entry and clearing thresholds), or with ``rise`` set a rate of
-    change rule: the value up by ``rise`` within ``window_min`` minutes, clearing below
-    ``clear_below``."""
+    """A threshold rule (entry and clearing thresholds); with ``rise`` set, a rate of change
+    rule (the value up by ``rise`` within ``window_min`` minutes, clearing below
+    ``clear_below``); with ``kind='signal'``, the technical rule that readings of poor
+    signal quality have persisted."""
 
     name: str
     metrics: tuple[int, ...]
@@ -36,6 +48,7 @@ class Rule:
     rise: float = float("nan")
     clear_below: float = float("nan")
     window_min: int = 5
+    technical: bool = False
 
     @property
     def is_rate_of_change(self) -> bool:
@@ -126,11 +139,22 @@ PULSE = (
 )
 
 
+TECHNICAL = (
+    Rule(
+        "check_sensor",
+        (*_SPO2, *_PULSE),
+        persist_s=30,
+        technical=True,
+        description="30 s of readings without a usable value (no contact, probe off, motion)",
+    ),
+)
+
+
 def rules_for(scale: int) -> tuple[Rule, ...]:
     """The rules for a patient on NEWS2 SpO2 scale 1 or 2."""
     if scale not in (1, 2):
         raise ValueError(f"NEWS2 SpO2 scale is 1 or 2, not {scale}")
-    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE
+    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE + TECHNICAL
 
 
-RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE))
+RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE + TECHNICAL))

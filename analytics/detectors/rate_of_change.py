@@ -28,11 +28,18 @@ _TIME_BITS = 42  # epoch milliseconds stay below 2**42 until the year 2109
 
 
 class RateOfChangeDetector:
-    def __init__(self, rule: str, window_min: int = 5, falling: bool = False) -> None:
+    def __init__(
+        self,
+        rule: str,
+        window_min: int = 5,
+        falling: bool = False,
+        ignore_flags: int = int(Quality.INVALID),
+    ) -> None:
         self.rule = rule
         self.window = window_min
         self.sign = -1.0 if falling else 1.0
-        self.condition = ThresholdDetector(rule)
+        self.ignore_flags = ignore_flags
+        self.condition = ThresholdDetector(rule, ignore_flags)
         self.ring_low = np.zeros((0, window_min))
         """Per stream, the lowest (signed) value of each minute kept, at slot minute % window."""
         self.ring_minute = np.zeros((0, window_min), dtype=np.int64)
@@ -78,7 +85,7 @@ class RateOfChangeDetector:
             if not len(batch):
                 return []
         s, t = batch.stream, batch.time
-        usable = ~np.isnan(batch.value) & ((batch.flags & Quality.INVALID) == 0)
+        usable = ~np.isnan(batch.value) & ((batch.flags & self.ignore_flags) == 0)
         signed = np.where(usable, self.sign * batch.value, np.inf)
         minute = t // MINUTE_MS
 

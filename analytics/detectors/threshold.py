@@ -5,8 +5,9 @@ A condition starts when a reading crosses an entry threshold (below ``low_on`` o
 keeps general-ward monitoring from crying wolf), and clears only when a reading is back
 inside the clearing band (``low_off`` .. ``high_off``), so a value hovering at the threshold
 does not start and clear it over and over. A reading between the entry and clearing
-thresholds changes nothing. NaN values and readings the device flagged invalid say nothing
-about the condition either; signal quality is another detector's business.
+thresholds changes nothing. NaN values and readings carrying the quality flags the
+detector is told to ignore (by default: invalid) say nothing about the condition either;
+poor signal is the signal-quality detector's business.
 
 The whole batch is scored in numpy passes: each reading is an 'enter', 'clear' or 'keep'
 signal, and a stream's state after each reading is its latest non-'keep' signal, which is a
@@ -47,8 +48,10 @@ class Thresholds:
 class ThresholdDetector:
     """One rule (e.g. 'spo2_low') over many streams, each with its own thresholds."""
 
-    def __init__(self, rule: str) -> None:
+    def __init__(self, rule: str, ignore_flags: int = int(Quality.INVALID)) -> None:
         self.rule = rule
+        self.ignore_flags = ignore_flags
+        """Readings carrying any of these quality flags say nothing about the condition."""
         self.config = Thresholds.empty()
         self.active = np.zeros(0, dtype=bool)
         self.onset = np.zeros(0, dtype=np.int64)
@@ -124,7 +127,7 @@ class ThresholdDetector:
         s, t, v = batch.stream, batch.time, batch.value
         c = self.config
         lo_on, lo_off, hi_on, hi_off = c.low_on[s], c.low_off[s], c.high_on[s], c.high_off[s]
-        usable = ~np.isnan(v) & ((batch.flags & Quality.INVALID) == 0)
+        usable = ~np.isnan(v) & ((batch.flags & self.ignore_flags) == 0)
         enter = usable & ((v < lo_on) | (v > hi_on))  # comparisons with NaN are False
         inside_low = np.isnan(lo_on) | (v >= lo_off)
         inside_high = np.isnan(hi_on) | (v <= hi_off)

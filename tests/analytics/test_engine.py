@@ -4,6 +4,7 @@ import numpy as np
 
 from analytics.engine import Engine, load_checkpoint, save_checkpoint
 from vigil import metrics
+from vigil.wire.quality import Quality
 
 T0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 SPO2, HR, PR = metrics.SPO2.id, metrics.HEART_RATE.id, metrics.PULSE_RATE.id
@@ -101,3 +102,15 @@ def test_a_pulse_rising_30_within_5_minutes_is_reported() -> None:
         (e.event.kind, (e.event.time - T0) // 1000) for e in events if e.event.rule == "hr_rising"
     ]
     assert rising == [("started", 120), ("persisted", 180)]
+
+
+def test_a_probe_off_the_finger_asks_for_the_sensor_not_for_a_doctor() -> None:
+    engine = Engine()
+    n = 60
+    flags = np.r_[np.zeros(5, int), np.full(n - 5, int(Quality.SENSOR_FAULT))]
+    values = np.r_[np.full(5, 97.0), np.full(n - 5, 60.0)]  # what a probe in the air reads
+    events = engine.score(["p1"] * n, np.full(n, SPO2), seconds(n), values, flags)
+    assert [(e.event.rule, e.event.kind, (e.event.time - T0) // 1000) for e in events] == [
+        ("check_sensor", "started", 5),
+        ("check_sensor", "persisted", 35),
+    ]

@@ -63,6 +63,6 @@ def bench_analytics(streams: int = 100_000, seconds: int = 20) -> dict[str, Any]
         "state_bytes_per_stream": round(state_bytes / len(metric)),
         "numpy_pass_per_s": round(readings / reference),
         "goals": {"readings_per_s": 2_000_000, "state_bytes_per_stream": 1024},
-        "note": "threshold and rate-of-change rules; baseline, signal quality and river "
-        "are not built yet",
+        "note": "threshold, rate-of-change and signal-quality rules; the personal baseline "
+        "and river are not built yet",
     }

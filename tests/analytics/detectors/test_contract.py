@@ -11,7 +11,9 @@ import pytest
 from analytics.batch import Event, Readings
 from analytics.detectors.base import Detector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
+from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
+from vigil.wire.quality import Quality
 
 
 def threshold_low_and_high() -> ThresholdDetector:
@@ -28,9 +30,17 @@ def rising_and_falling() -> RateOfChangeDetector:
     return detector
 
 
+def poor_signal() -> SignalQualityDetector:
+    detector = SignalQualityDetector("contract", int(Quality.NO_CONTACT))
+    for stream in range(6):
+        detector.configure(stream, persist_s=3)
+    return detector
+
+
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "threshold": threshold_low_and_high,
     "rate_of_change": rising_and_falling,
+    "signal_quality": poor_signal,
 }
 
 
@@ -39,7 +49,8 @@ def random_readings(seed: int, n: int = 600) -> Readings:
     stream = rng.integers(0, 6, n)
     time = rng.integers(0, 300, n) * 1000
     value = np.where(rng.random(n) < 0.05, np.nan, rng.normal(94, 6, n).round())
-    return Readings.sorted(stream, time, value)
+    flags = np.where(rng.random(n) < 0.3, int(Quality.NO_CONTACT), 0)
+    return Readings.sorted(stream, time, value, flags)
 
 
 def by_time(batch: Readings, cut_ms: int) -> tuple[Readings, Readings]:
@@ -97,4 +108,5 @@ def test_events_are_ordered_and_point_at_readings_of_the_batch(
 def test_empty_and_all_nan_batches_are_harmless(make: Callable[[], Detector]) -> None:
     detector = make()
     assert detector.score(Readings.sorted([], [], [])) == []
-    assert detector.score(Readings.sorted([0, 1], [0, 0], [np.nan, np.nan])) == []
+    events = detector.score(Readings.sorted([0, 1], [0, 0], [np.nan, np.nan]))
+    assert all(e.kind == "started" for e in events)  # no value is news to signal quality only
