@@ -64,7 +64,7 @@ class RateOfChangeDetector:
         }
 
     def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        self.condition.restore({k: state[k] for k in ThresholdDetector._STATE})
+        self.condition.restore({k: state[k] for k in ThresholdDetector.STATE})
         streams = len(state["ring_low"])
         self._grow(streams)
         self.ring_low[:streams] = state["ring_low"]

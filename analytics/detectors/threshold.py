@@ -98,17 +98,17 @@ class ThresholdDetector:
         self.alerted = np.r_[self.alerted, np.zeros(extra, bool)]
         self.last_time = np.r_[self.last_time, np.full(extra, _NO_TIME)]
 
-    _STATE = ("active", "onset", "alerted", "last_time")
+    STATE = ("active", "onset", "alerted", "last_time")
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
         """What a checkpoint keeps: the per-stream state (configuration is rebuilt from
         the rules, so a changed rule takes effect after a restart)."""
-        return {name: getattr(self, name) for name in self._STATE}
+        return {name: getattr(self, name) for name in self.STATE}
 
     def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
         streams = len(state["active"])
         self._grow(streams)
-        for name in self._STATE:
+        for name in self.STATE:
             getattr(self, name)[:streams] = state[name]
 
     def score(self, batch: Readings) -> list[Event]:

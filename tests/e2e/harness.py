@@ -16,6 +16,7 @@ import psycopg
 
 from gateway.service import Backends, Counters, GatewayService
 from simulators.ble import Ward
+from vigil import mqtt as vigil_mqtt
 from vigil.embedded.processes import spawn, stop, vigil_command
 from vigil.mqtt import Watcher
 from vigil.settings import Settings
@@ -120,6 +121,18 @@ class GatewayThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         return counters
+
+
+def publish(settings: Settings, topic: str, payloads: list[bytes], gap_s: float = 0.0) -> None:
+    """Publish at QoS 1, each message acknowledged by the broker before the next."""
+    client = vigil_mqtt.connect(settings, f"test-publisher-{time.time_ns()}")
+    try:
+        for payload in payloads:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+            time.sleep(gap_s)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def stored_rows(url: str) -> list[tuple[str, int, float]]:

@@ -13,9 +13,8 @@ import pytest
 
 from ingest.migrate import migrate
 from tests.builders import T0, batch
-from tests.e2e.harness import IngestProcess, wait_for
+from tests.e2e.harness import IngestProcess, publish, wait_for
 from tests.vigil.test_cli import vigil
-from vigil import mqtt as vigil_mqtt
 from vigil.embedded.postgres import start_postgres
 from vigil.embedded.processes import stop_and_measure
 from vigil.settings import Settings
@@ -43,17 +42,6 @@ def stream(gateway: str, batches: int) -> list[bytes]:
     ]
 
 
-def publish_paced(settings: Settings, topic: str, payloads: list[bytes], gap_s: float) -> None:
-    client = vigil_mqtt.connect(settings, f"test-publisher-{time.time_ns()}")
-    try:
-        for payload in payloads:
-            client.publish(topic, payload, qos=1).wait_for_publish(10)
-            time.sleep(gap_s)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 def in_background(target: object, *args: object) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
     thread.start()
@@ -77,7 +65,7 @@ def test_killed_between_commit_and_ack_five_times(
     payloads = stream("gw-k", 60)
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start(VIGIL_INGEST_CRASH_AFTER_COMMITS="1")
-    publisher = in_background(publish_paced, settings, Topics("gw-k").readings, payloads, 0.1)
+    publisher = in_background(publish, settings, Topics("gw-k").readings, payloads, 0.1)
     kills = 0
     try:
         for _ in range(5):  # each life stores one micro-batch, then dies before acking it
@@ -119,7 +107,7 @@ def test_a_postgresql_restart_mid_stream_loses_nothing(
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start()
     try:
-        publisher = in_background(publish_paced, settings, Topics("gw-r").readings, payloads, 0.1)
+        publisher = in_background(publish, settings, Topics("gw-r").readings, payloads, 0.1)
         assert wait_for(lambda: accounting(url)[0] > 0, 20)
         start_postgres(folder).stop()  # the running server, stopped under ingest
         time.sleep(3)
@@ -168,7 +156,7 @@ def test_a_flood_of_malformed_payloads_among_good_ones(settings: Settings, tmp_p
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start()
     try:
-        publish_paced(settings, Topics("gw-m").readings, mixed, 0)
+        publish(settings, Topics("gw-m").readings, mixed, 0)
         assert wait_for(lambda: accounting(url)[0] == 40 * READINGS_PER_BATCH, 30)
         with psycopg.connect(url) as conn:
             assert wait_for(
@@ -211,7 +199,7 @@ def test_memory_stays_bounded_under_a_burst(
             )
             for seq in range(batches)
         ]
-        publish_paced(settings, Topics(gateway).readings, payloads, 0)
+        publish(settings, Topics(gateway).readings, payloads, 0)
         before = accounting(url)[0]
         ingest.start(VIGIL_INGEST_MAX_MESSAGES="20")
         assert wait_for(lambda: accounting(url)[0] == before + batches * 1000, 180)
@@ -245,15 +233,15 @@ def test_only_enrolled_gateways_and_assigned_devices_when_ingest_is_told_so(
     stranger = encode_batch(batch("gw-stranger", 0, [("p0001", "spo2", T0 + 1000, 96.0)]))
     later = encode_batch(batch("gw-stranger", 1, [("p0001", "spo2", T0 + 2000, 97.0)]))
     try:
-        publish_paced(settings, Topics("gw-known").readings, [known], 0)
-        publish_paced(settings, Topics("gw-stranger").readings, [stranger], 0)
+        publish(settings, Topics("gw-known").readings, [known], 0)
+        publish(settings, Topics("gw-stranger").readings, [stranger], 0)
         with psycopg.connect(url, autocommit=True) as conn:
             assert wait_for(
                 lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (2,), 20
             )
             reasons = [r for (r,) in conn.execute("SELECT reason FROM dead_letter ORDER BY id")]
         assert vigil("enroll", "gw-stranger", env=env).returncode == 0
-        publish_paced(settings, Topics("gw-stranger").readings, [later], 0)
+        publish(settings, Topics("gw-stranger").readings, [later], 0)
         assert wait_for(lambda: accounting(url)[0] == 2, 20)
     finally:
         assert ingest.stop() == 0

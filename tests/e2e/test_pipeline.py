@@ -14,7 +14,7 @@ import pytest
 
 from simulators.ble import PulseOximeter
 from tests.builders import T0, batch
-from tests.e2e.harness import GatewayThread, IngestProcess, stored_rows, wait_for
+from tests.e2e.harness import GatewayThread, IngestProcess, publish, stored_rows, wait_for
 from vigil import mqtt as vigil_mqtt
 from vigil.embedded.broker import PrivateBroker, find_mosquitto, start_broker
 from vigil.metrics import BY_ID
@@ -118,16 +118,6 @@ def test_readings_wait_in_the_outbox_until_the_broker_first_appears(own_broker: 
         counters = gateway.finish()
     assert counters.published == counters.readings
     assert_stored_exactly_once(gateway, own_broker.settings, counters.published, minimum=40)
-
-
-def publish(settings: Settings, topic: str, payloads: list[bytes]) -> None:
-    client = vigil_mqtt.connect(settings, f"test-publisher-{time.time_ns()}")
-    try:
-        for payload in payloads:
-            client.publish(topic, payload, qos=1).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def test_duplicate_and_malformed_batches(settings: Settings, tmp_path: Path) -> None:

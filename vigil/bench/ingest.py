@@ -191,15 +191,16 @@ class IngestBench:
             conn.commit()
             started = time.monotonic()
             chunk: list[Batch] = []
-            rows = 0
+            rows = in_chunk = 0
             for batch in batches:
                 chunk.append(batch)
                 rows += len(batch)
-                if sum(len(b) for b in chunk) >= COPY_ROWS_PER_COMMIT:
+                in_chunk += len(batch)
+                if in_chunk >= COPY_ROWS_PER_COMMIT:
                     with conn.cursor() as cur:
                         writer.copy_rows(cur, "observation", chunk)
                     conn.commit()
-                    chunk = []
+                    chunk, in_chunk = [], 0
             if chunk:
                 with conn.cursor() as cur:
                     writer.copy_rows(cur, "observation", chunk)
