@@ -9,6 +9,7 @@ readings of the metrics its rule watches. Events come back with their patient an
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
 from analytics.rules import POOR_SIGNAL, RULE_NAMES, Rule, rules_for
 from vigil import metrics
+
+_METRIC_IDS = max(metrics.BY_ID) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,11 @@ class Engine:
     def __init__(self, scale2_patients: Iterable[str] = ()) -> None:
         self.scale2 = set(scale2_patients)
         """Patients scored on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure)."""
-        self.slots: dict[tuple[str, int], int] = {}
         self.keys: list[tuple[str, int]] = []
+        """(patient, metric id) of each stream slot."""
+        self._patient_row: dict[str, int] = {}
+        self._table = np.full((1024, _METRIC_IDS), -1, dtype=np.int64)
+        """Slot of each (patient row, metric id); -1 where the stream has none yet."""
         self.detectors: dict[str, Detector] = {r.name: _detector(r) for r in rules_for(1)}
         self._rule_metrics = {
             name: tuple(
@@ -75,20 +81,33 @@ class Engine:
         """Metric id of each slot (capacity doubles as streams arrive)."""
 
     def streams(self, patients: Sequence[str], metric: npt.NDArray[np.integer[Any]]) -> Any:
-        """Slot of each reading's stream, new streams getting theirs and their rules."""
-        get = self.slots.get
-        keys = list(zip(patients, np.asarray(metric).tolist(), strict=True))
-        slots = np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        """Slot of each reading's stream, new streams getting theirs and their rules.
+
+        One dictionary lookup per reading on the patient id alone, then a numpy gather from
+        a patient x metric table: building a (patient, metric) tuple per reading cost a
+        third of the engine's time."""
+        get = self._patient_row.get
+        rows = np.fromiter(map(get, patients, itertools.repeat(-1)), np.int64, len(patients))
+        metric = np.asarray(metric, dtype=np.int64)
+        if (metric < 0).any() or (metric >= _METRIC_IDS).any():
+            raise ValueError(f"metric ids are 0..{_METRIC_IDS - 1}")
+        slots = np.where(rows >= 0, self._table[rows, metric], -1)
         for i in np.flatnonzero(slots < 0).tolist():
-            known = self.slots.get(keys[i])  # an earlier reading of this batch may have made it
-            slots[i] = self._add(keys[i]) if known is None else known
+            slots[i] = self.slot(patients[i], int(metric[i]))
         return slots
 
-    def _add(self, key: tuple[str, int]) -> int:
+    def slot(self, patient: str, metric: int) -> int:
+        """The stream slot of (patient, metric), made with its rules if new."""
+        row = self._patient_row.get(patient)
+        if row is None:
+            row = self._patient_row[patient] = len(self._patient_row)
+            if row == len(self._table):
+                self._table = np.r_[self._table, np.full_like(self._table, -1)]
+        if self._table[row, metric] >= 0:
+            return int(self._table[row, metric])
         slot = len(self.keys)
-        self.slots[key] = slot
-        self.keys.append(key)
-        patient, metric = key
+        self._table[row, metric] = slot
+        self.keys.append((patient, metric))
         if slot == len(self._slot_metric):
             self._slot_metric = np.r_[self._slot_metric, np.zeros(slot, np.int64)]
         self._slot_metric[slot] = metric
@@ -173,7 +192,7 @@ def load_checkpoint(path: Path) -> Engine:
         for patient, metric in zip(
             saved["patients"].tolist(), saved["metrics"].tolist(), strict=True
         ):
-            engine._add((patient, metric))
+            engine.slot(patient, metric)
         for name, detector in engine.detectors.items():
             keys = [k.split(".", 1)[1] for k in saved.files if k.startswith(f"{name}.")]
             if keys:

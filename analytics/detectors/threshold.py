@@ -116,19 +116,39 @@ class ThresholdDetector:
         events in stream, then time order. Readings at or before a stream's last scored
         time are ignored: late data cannot rewrite a condition already reported."""
         self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
-        first, start = segments(batch.stream)
+        first, _ = segments(batch.stream)
         newer = batch.time > self.last_time[batch.stream]
         newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]  # ties: the first one
         if not newer.all():
             batch = batch.take(newer)
-            first, start = segments(batch.stream)
         if not len(batch):
             return []
+        s, v = batch.stream, batch.value
+        c = self.config
+        usable = ~np.isnan(v) & ((batch.flags & self.ignore_flags) == 0)
+        enter = usable & ((v < c.low_on[s]) | (v > c.high_on[s]))  # comparisons with NaN: False
+        last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(batch) - 1]  # last reading per stream
+        self.last_time[s[last]] = batch.time[last]
+        # Most streams are quiet: nothing entering, nothing active. Only the others need the
+        # state machine; on a calm batch that is a small part of it.
+        hot = enter | self.active[s]
+        if not hot.all():
+            hot_streams = np.zeros(self.streams, dtype=bool)
+            hot_streams[s[hot]] = True
+            keep = hot_streams[s]
+            if not keep.any():
+                return []
+            batch, usable, enter = batch.take(keep), usable[keep], enter[keep]
+        return self._advance(batch, usable, enter)
+
+    def _advance(
+        self, batch: Readings, usable: npt.NDArray[np.bool_], enter: npt.NDArray[np.bool_]
+    ) -> list[Event]:
+        """The state machine over the readings of streams that are active or entering."""
+        first, start = segments(batch.stream)
         s, t, v = batch.stream, batch.time, batch.value
         c = self.config
         lo_on, lo_off, hi_on, hi_off = c.low_on[s], c.low_off[s], c.high_on[s], c.high_off[s]
-        usable = ~np.isnan(v) & ((batch.flags & self.ignore_flags) == 0)
-        enter = usable & ((v < lo_on) | (v > hi_on))  # comparisons with NaN are False
         inside_low = np.isnan(lo_on) | (v >= lo_off)
         inside_high = np.isnan(hi_on) | (v <= hi_off)
         clear = usable & ~enter & inside_low & inside_high
@@ -151,11 +171,10 @@ class ThresholdDetector:
         held_before[first] = (self.alerted[s] & active & ~started)[first]
         persisted = held & ~held_before
 
-        last = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]  # last reading per stream
+        last = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]
         self.active[s[last]] = active[last]
         self.onset[s[last]] = onset[last]
         self.alerted[s[last]] = active[last] & (held[last] | held_before[last])
-        self.last_time[s[last]] = t[last]
 
         events = []
         for kind, mask in (("started", started), ("persisted", persisted), ("cleared", cleared)):
