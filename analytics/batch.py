@@ -54,6 +54,14 @@ class Readings:
     def take(self, mask: npt.NDArray[np.bool_]) -> Readings:
         return Readings(self.stream[mask], self.time[mask], self.value[mask], self.flags[mask])
 
+    def index_of(self, stream: int, time: int) -> int:
+        """Where the reading of ``stream`` at ``time`` is (the first, if there are ties):
+        how a detector finds the evidence for one of its few events without a pass over
+        the batch."""
+        lo = int(np.searchsorted(self.stream, stream, side="left"))
+        hi = int(np.searchsorted(self.stream, stream, side="right"))
+        return lo + int(np.searchsorted(self.time[lo:hi], time, side="left"))
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -76,6 +84,14 @@ def segments(stream: Int64s) -> tuple[npt.NDArray[np.bool_], Int64s]:
     first[1:] = stream[1:] != stream[:-1]
     start = np.maximum.accumulate(np.where(first, np.arange(len(stream)), 0))
     return first, start
+
+
+def segmented_cumsum(values: npt.NDArray[np.float64], start: Int64s) -> npt.NDArray[np.float64]:
+    """Running sums restarting at each stream's run (``start`` from :func:`segments`). The
+    values must be of similar magnitude across the batch: the sums are one cumulative sum
+    less its value before each run."""
+    total = np.cumsum(values)
+    return total - (total[start] - values[start])
 
 
 def last_index_where(mask: npt.NDArray[np.bool_], start: Int64s) -> Int64s:

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from analytics.batch import Event, Readings
 from analytics.detectors.base import Detector
+from analytics.detectors.baseline import BaselineDetector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
@@ -120,6 +121,14 @@ class Engine:
         detector = self.detectors[rule.name]
         if isinstance(detector, SignalQualityDetector):
             detector.configure(slot, persist_s=rule.persist_s)
+        elif isinstance(detector, BaselineDetector):
+            detector.configure(
+                slot,
+                sides=rule.sides,
+                min_change=rule.departure,
+                sd_multiple=rule.sd_multiple,
+                persist_s=rule.persist_s,
+            )
         elif isinstance(detector, RateOfChangeDetector):
             detector.configure(
                 slot, rise=rule.rise, clear_below=rule.clear_below, persist_s=rule.persist_s
@@ -164,6 +173,8 @@ class Engine:
 def _detector(rule: Rule) -> Detector:
     if rule.technical:
         return SignalQualityDetector(rule.name, POOR_SIGNAL)
+    if rule.is_baseline:
+        return BaselineDetector(rule.name, ignore_flags=POOR_SIGNAL)
     if rule.is_rate_of_change:
         return RateOfChangeDetector(rule.name, rule.window_min, ignore_flags=POOR_SIGNAL)
     return ThresholdDetector(rule.name, ignore_flags=POOR_SIGNAL)

@@ -34,8 +34,8 @@ or a moving hand must not look like a desaturation."""
 class Rule:
     """A threshold rule (entry and clearing thresholds); with ``rise`` set, a rate of change
     rule (the value up by ``rise`` within ``window_min`` minutes, clearing below
-    ``clear_below``); with ``kind='signal'``, the technical rule that readings of poor
-    signal quality have persisted."""
+    ``clear_below``); with ``departure`` set, a personal-baseline rule; with ``technical``,
+    the rule that readings of poor signal quality have persisted."""
 
     name: str
     metrics: tuple[int, ...]
@@ -49,10 +49,20 @@ class Rule:
     clear_below: float = float("nan")
     window_min: int = 5
     technical: bool = False
+    departure: float = float("nan")
+    """A personal-baseline rule: the patient's level this far from their own baseline on
+    one of ``sides`` ('above', 'below' or 'both'), and ``sd_multiple`` of their standard
+    deviations."""
+    sides: str = "both"
+    sd_multiple: float = 3.0
 
     @property
     def is_rate_of_change(self) -> bool:
         return not math.isnan(self.rise)
+
+    @property
+    def is_baseline(self) -> bool:
+        return not math.isnan(self.departure)
 
 
 _PULSE = (metrics.HEART_RATE.id, metrics.PULSE_RATE.id)
@@ -138,6 +148,28 @@ PULSE = (
     ),
 )
 
+BASELINE = (
+    Rule(
+        "spo2_below_baseline",
+        _SPO2,
+        departure=4,
+        sides="below",
+        sd_multiple=3,
+        persist_s=600,
+        description="SpO2 4 points and 3 SD below the patient's own baseline for 10 minutes",
+    ),
+    Rule(
+        "hr_off_baseline",
+        _PULSE,
+        departure=30,
+        sd_multiple=4,
+        persist_s=2700,
+        description="pulse 30 /min and 4 SD away from the patient's own baseline for 45 "
+        "minutes (longer than most walks: infection, atrial fibrillation, dehydration, "
+        "a drug effect)",
+    ),
+)
+"""Baseline rules judge nothing until a stream has four hours of history (warm-up)."""
 
 TECHNICAL = (
     Rule(
@@ -154,7 +186,7 @@ def rules_for(scale: int) -> tuple[Rule, ...]:
     """The rules for a patient on NEWS2 SpO2 scale 1 or 2."""
     if scale not in (1, 2):
         raise ValueError(f"NEWS2 SpO2 scale is 1 or 2, not {scale}")
-    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE + TECHNICAL
+    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE + BASELINE + TECHNICAL
 
 
-RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE + TECHNICAL))
+RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE + BASELINE + TECHNICAL))

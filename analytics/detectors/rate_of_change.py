@@ -109,7 +109,7 @@ class RateOfChangeDetector:
         events = self.condition.score(Readings(s, t, change, batch.flags))
         out = []
         for e in events:  # events are few: report the reading's own value, the change aside
-            i = int(np.searchsorted(key, (e.stream << _TIME_BITS) + e.time))
+            i = batch.index_of(e.stream, e.time)
             evidence = {**e.evidence, "change": e.value, "window_min": self.window}
             out.append(Event(e.kind, e.rule, e.stream, e.time, float(batch.value[i]), evidence))
         return out

@@ -18,11 +18,13 @@ import numpy as np
 
 from analytics.engine import Engine
 from vigil import metrics
+from vigil.resources import keep_freed_arrays
 
 T0_MS = 1_767_225_600_000
 
 
 def bench_analytics(streams: int = 100_000, seconds: int = 20) -> dict[str, Any]:
+    keep_freed_arrays()  # as `vigil analytics` runs the engine
     patients_n = streams // 2
     patients = [f"p{i:06d}" for i in range(patients_n)] * 2
     metric = np.r_[np.full(patients_n, metrics.SPO2.id), np.full(patients_n, metrics.HEART_RATE.id)]

@@ -10,6 +10,7 @@ import pytest
 
 from analytics.batch import Event, Readings
 from analytics.detectors.base import Detector
+from analytics.detectors.baseline import BaselineDetector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
@@ -37,10 +38,20 @@ def poor_signal() -> SignalQualityDetector:
     return detector
 
 
+def personal_baseline() -> BaselineDetector:
+    detector = BaselineDetector(
+        "contract", baseline_half_life_s=60, level_half_life_s=5, warm_up_s=20, warm_up_readings=5
+    )
+    for stream in range(6):
+        detector.configure(stream, sides="both", min_change=3, sd_multiple=0.5, persist_s=5)
+    return detector
+
+
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "threshold": threshold_low_and_high,
     "rate_of_change": rising_and_falling,
     "signal_quality": poor_signal,
+    "baseline": personal_baseline,
 }
 
 
