@@ -197,9 +197,11 @@ def save_checkpoint(engine: Engine, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def load_checkpoint(path: Path) -> Engine:
+def load_checkpoint(path: Path, scale2: Iterable[str] | None = None) -> Engine:
+    """The engine saved at ``path``; with ``scale2``, patients on SpO2 scale 2 as configured
+    now rather than as they were when it was saved."""
     with np.load(path) as saved:
-        engine = Engine(saved["scale2"].tolist())
+        engine = Engine(saved["scale2"].tolist() if scale2 is None else scale2)
         for patient, metric in zip(
             saved["patients"].tolist(), saved["metrics"].tolist(), strict=True
         ):

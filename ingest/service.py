@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import threading
 import time
@@ -26,6 +25,7 @@ from ingest import partitions, writer
 from ingest.migrate import migrate
 from ingest.validation import screen
 from vigil import mqtt as vigil_mqtt
+from vigil.inbox import Inbox
 from vigil.settings import Settings
 from vigil.wire.batch import Batch, BatchError, decode_batch
 from vigil.wire.topics import ALL, gateway_of, service_status
@@ -54,7 +54,7 @@ class IngestService:
         self.counters = IngestCounters()
         # Bounded: when storing falls behind, paho's thread blocks here, stops reading its
         # socket, and the broker keeps the rest (MQTT 5 also gets a Receive Maximum).
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(settings.ingest_max_messages)
+        self._inbox = Inbox(settings.ingest_max_messages)
         self._client: mqtt.Client | None = None
         self._conn: psycopg.Connection | None = None
         self._status_topic = service_status(settings.ingest_client_id)
@@ -104,27 +104,20 @@ class IngestService:
         return None
 
     def _connect_broker(self, stop: threading.Event) -> mqtt.Client | None:
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                client = vigil_mqtt.connect(
-                    self.settings,
-                    self.settings.ingest_client_id,
-                    persistent=True,
-                    manual_ack=True,
-                    receive_maximum=self.settings.ingest_max_messages,
-                    will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
-                    on_message=lambda _c, _u, message: self._inbox.put(message),
-                )
-            except vigil_mqtt.MqttUnavailable as exc:
-                log.warning("%s; retrying in %.1f s", exc, delay)
-                stop.wait(delay)
-                delay = min(delay * 2, 10.0)
-                continue
+        client = vigil_mqtt.connect_retrying(
+            stop,
+            self.settings,
+            self.settings.ingest_client_id,
+            persistent=True,
+            manual_ack=True,
+            receive_maximum=self.settings.ingest_max_messages,
+            will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
+            on_message=lambda _c, _u, message: self._inbox.put(message),
+        )
+        if client is not None:
             client.on_connect = lambda c, *_: self._subscribe(c)
             self._subscribe(client)
-            return client
-        return None
+        return client
 
     def _subscribe(self, client: mqtt.Client) -> None:
         # A shared subscription (MQTT 5) lets several ingest processes split the load, but
@@ -148,25 +141,8 @@ class IngestService:
     def _take(self, timeout: float) -> list[mqtt.MQTTMessage]:
         """A micro-batch: what arrives until ``ingest_flush_readings`` readings are waiting
         (estimated from payload sizes) or ``ingest_flush_ms`` have passed since the first."""
-        try:
-            first = self._inbox.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        messages = [first]
-        size = len(first.payload)
-        deadline = time.monotonic() + self.settings.ingest_flush_ms / 1000
         budget = self.settings.ingest_flush_readings * _BYTES_PER_READING
-        while size < budget and len(messages) < self.settings.ingest_max_messages:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                break
-            try:
-                message = self._inbox.get(timeout=wait)
-            except queue.Empty:
-                break
-            messages.append(message)
-            size += len(message.payload)
-        return messages
+        return self._inbox.take(timeout, self.settings.ingest_flush_ms, budget)
 
     def _handle(self, messages: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
         decoded: list[tuple[mqtt.MQTTMessage, Batch]] = []

@@ -213,9 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="with stats: one JSON document")
     api = sub.add_parser("api", help="run the HTTP API (FHIR)")
     api.add_argument("--port", type=port, default=None, help="port (VIGIL_API_PORT, 8000)")
-    analytics = sub.add_parser("analytics", help="the anomaly core")
+    analytics = sub.add_parser(
+        "analytics",
+        help="run the anomaly core on the broker's readings; `analytics replay` scores records",
+    )
     analytics_sub = analytics.add_subparsers(
-        dest="analytics_command", required=True, metavar="ACTION"
+        dest="analytics_command", required=False, metavar="ACTION"
     )
     replay = analytics_sub.add_parser(
         "replay",
@@ -628,6 +631,29 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _analytics(args: argparse.Namespace, settings: Settings) -> int:
+    if args.analytics_command is None:
+        return _analytics_service(settings)
+    return _analytics_replay(args, settings)
+
+
+def _analytics_service(settings: Settings) -> int:
+    from analytics.service import AnalyticsService
+
+    if not settings.mqtt_url:
+        raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+    try:
+        service = AnalyticsService(settings)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    counters = service.run(stop)
+    log.info("analytics stopped: %s", counters)
+    return 0
+
+
+def _analytics_replay(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.engine import Engine
     from analytics.replay import DatabaseReplay, ReplayError, parse_csv, parse_time, replay
 

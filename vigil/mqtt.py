@@ -111,6 +111,23 @@ def connect(
     raise MqttUnavailable(f"broker {endpoint} refused {client_id} ({'; '.join(refusals)})")
 
 
+def connect_retrying(
+    stop: threading.Event, settings: Settings, client_id: str, **options: Any
+) -> mqtt.Client | None:
+    """:func:`connect`, retried with backoff (0.5 s doubling to 10 s) while the broker is
+    unavailable, so a service started before its broker waits for it; None once ``stop``
+    is set."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return connect(settings, client_id, **options)
+        except MqttUnavailable as exc:
+            log.warning("%s; retrying in %.1f s", exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+    return None
+
+
 def _name(protocol: int) -> str:
     return "5" if protocol == mqtt.MQTTv5 else "3.1.1"
 

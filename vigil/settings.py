@@ -92,6 +92,30 @@ class Settings(BaseSettings):
         "empty: one ingest with a plain subscription, which Mosquitto 2.0 keeps across "
         "broker restarts (it does not keep shared ones)",
     )
+    analytics_client_id: str = Field(
+        default="vigil-analytics",
+        description="MQTT client id of the analytics service (a shard appends -SHARD)",
+    )
+    analytics_shards: int = Field(
+        default=1, ge=1, description="Analytics workers splitting the gateways between them"
+    )
+    analytics_shard: int = Field(
+        default=0, ge=0, description="Which of the analytics_shards this worker is (from 0)"
+    )
+    analytics_batch_ms: int = Field(
+        default=100, ge=1, description="Analytics micro-batch: readings gathered this long"
+    )
+    analytics_checkpoint_s: float = Field(
+        default=30.0, gt=0, description="How often analytics saves its detector state"
+    )
+    analytics_state_dir: Path = Field(
+        default=Path(".vigil/analytics"), description="Where analytics keeps its checkpoints"
+    )
+    analytics_scale2_patients: str = Field(
+        default="",
+        description="Comma-separated patients scored on NEWS2 SpO2 scale 2 (hypercapnic "
+        "respiratory failure, target 88-92 %)",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
     api_port: int = Field(default=8000, description="Port the API listens on")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")

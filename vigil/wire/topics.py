@@ -39,6 +39,15 @@ class Topics:
 ALL = Topics("+")
 
 
+EVENTS = f"{PREFIX}/events/+"
+"""Filter over every patient's analytics events (what the alerts service subscribes to)."""
+
+
+def patient_events(patient: str) -> str:
+    """Analytics events of one patient: conditions started, persisted and cleared."""
+    return f"{PREFIX}/events/{patient}"
+
+
 def service_status(client_id: str) -> str:
     """Retained online/offline status of a platform service instance (e.g. an ingest)."""
     return f"{PREFIX}/svc/{client_id}/status"

@@ -1,0 +1,208 @@
+"""`vigil analytics`: the anomaly core as a service between the broker and the alerts.
+
+Readings batches come from the broker on the service's own persistent subscription (ingest
+has its own, so scoring never waits for storage). Each worker owns the gateways whose id
+hashes to its shard (``analytics_shards``, ``analytics_shard``): a gateway's patients always
+land in the same worker, so each stream's state lives in one place; the topic names the
+gateway, so another shard's batch is skipped before it is decoded. Messages are gathered
+for ``analytics_batch_ms`` and scored in one engine call; events are published at QoS 1 on
+``vigil/v1/events/{patient}`` before the readings are acknowledged, so a crash in between
+makes the broker deliver the readings again (the detectors ignore what they have already
+seen, and the event id lets the alerts service drop a repeat).
+
+The engine's state is saved every ``analytics_checkpoint_s`` and on shutdown, and loaded at
+start: a restart resumes with the patients' baselines and open conditions rather than a
+four-hour warm-up. What was acknowledged after the last checkpoint and before a crash is
+missing from the detectors' state (the readings are in the database, not re-scored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+from analytics.engine import Engine, PatientEvent, load_checkpoint, save_checkpoint
+from vigil import mqtt as vigil_mqtt
+from vigil.inbox import Inbox
+from vigil.resources import keep_freed_arrays
+from vigil.settings import Settings
+from vigil.wire.batch import Batch, BatchError, decode_batch
+from vigil.wire.topics import ALL, gateway_of, patient_events, service_status
+
+log = logging.getLogger(__name__)
+
+_MAX_BYTES = 8 * 2**20
+"""At most this much payload per micro-batch (about 140,000 readings)."""
+
+
+def shard_of(gateway: str, shards: int) -> int:
+    """The worker a gateway belongs to: stable across processes and restarts (Python's own
+    ``hash`` of a string is salted per process)."""
+    return zlib.crc32(gateway.encode()) % shards
+
+
+@dataclass
+class AnalyticsCounters:
+    messages: int = 0
+    readings: int = 0
+    events: int = 0
+    other_shards: int = 0
+    undecodable: int = 0
+    checkpoints: int = 0
+
+
+class AnalyticsService:
+    def __init__(self, settings: Settings) -> None:
+        if settings.analytics_shard >= settings.analytics_shards:
+            raise ValueError(
+                f"VIGIL_ANALYTICS_SHARD is {settings.analytics_shard}, but there are "
+                f"{settings.analytics_shards} shards (0..{settings.analytics_shards - 1})"
+            )
+        self.settings = settings
+        self.counters = AnalyticsCounters()
+        shard = settings.analytics_shard
+        suffix = f"-{shard}" if settings.analytics_shards > 1 else ""
+        self.client_id = settings.analytics_client_id + suffix
+        self.checkpoint = checkpoint_path(settings)
+        self.engine = self._load()
+        self._inbox = Inbox(1000)
+        self._status_topic = service_status(self.client_id)
+        self._client: mqtt.Client | None = None
+        self._gateway_of_patient: dict[str, str] = {}
+
+    def _load(self) -> Engine:
+        scale2 = [p.strip() for p in self.settings.analytics_scale2_patients.split(",")]
+        scale2 = [p for p in scale2 if p]
+        if not self.checkpoint.exists():
+            return Engine(scale2)
+        try:
+            engine = load_checkpoint(self.checkpoint, scale2)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("checkpoint %s unreadable (%s): starting cold", self.checkpoint, exc)
+            return Engine(scale2)
+        log.info("resumed %d streams from %s", len(engine.keys), self.checkpoint)
+        return engine
+
+    def owns(self, gateway: str) -> bool:
+        return shard_of(gateway, self.settings.analytics_shards) == self.settings.analytics_shard
+
+    def run(self, stop: threading.Event) -> AnalyticsCounters:
+        keep_freed_arrays()
+        self._client = vigil_mqtt.connect_retrying(
+            stop,
+            self.settings,
+            self.client_id,
+            persistent=True,
+            manual_ack=True,
+            receive_maximum=self._inbox.max_messages,
+            will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
+            on_message=lambda _c, _u, message: self._inbox.put(message),
+        )
+        if self._client is None:
+            return self.counters
+        self._client.on_connect = lambda c, *_: self._subscribe(c)
+        self._subscribe(self._client)
+        due = time.monotonic() + self.settings.analytics_checkpoint_s
+        try:
+            while not stop.is_set():
+                messages = self._inbox.take(0.2, self.settings.analytics_batch_ms, _MAX_BYTES)
+                if messages:
+                    self.handle(messages)
+                if time.monotonic() >= due:
+                    self.save()
+                    due = time.monotonic() + self.settings.analytics_checkpoint_s
+        finally:
+            self.save()
+            self._client.publish(self._status_topic, b'{"state": "offline"}', qos=1, retain=True)
+            self._client.disconnect()
+            self._client.loop_stop()
+        return self.counters
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        client.subscribe(ALL.readings, qos=1)
+        status = {"state": "online", "shard": self.settings.analytics_shard}
+        client.publish(self._status_topic, json.dumps(status).encode(), qos=1, retain=True)
+        log.info("subscribed to %s as %s", ALL.readings, self.client_id)
+
+    def handle(self, messages: list[mqtt.MQTTMessage]) -> list[PatientEvent]:
+        """Score one micro-batch, publish its events, then acknowledge its messages."""
+        batches: list[Batch] = []
+        for message in messages:
+            gateway = gateway_of(message.topic)
+            if gateway is None or not self.owns(gateway):
+                self.counters.other_shards += 1
+                continue
+            try:
+                batch = decode_batch(message.payload)
+            except BatchError:
+                self.counters.undecodable += 1  # ingest keeps it as a dead letter
+                continue
+            if batch.gateway == gateway:
+                batches.append(batch)
+        events = self.score(batches)
+        assert self._client is not None
+        for event in events:
+            self._client.publish(
+                patient_events(event.patient), json.dumps(self.describe(event)).encode(), qos=1
+            )
+        for message in messages:
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+        self.counters.messages += len(messages)
+        return events
+
+    def score(self, batches: list[Batch]) -> list[PatientEvent]:
+        if not batches:
+            return []
+        for batch in batches:
+            for patient in set(batch.patient):
+                self._gateway_of_patient[patient] = batch.gateway
+        patients = [p for b in batches for p in b.patient]
+        events = self.engine.score(
+            patients,
+            np.concatenate([b.metric for b in batches]),
+            np.concatenate([b.time for b in batches]),
+            np.concatenate([b.value for b in batches]),
+            np.concatenate([b.flags for b in batches]),
+        )
+        self.counters.readings += len(patients)
+        self.counters.events += len(events)
+        return events
+
+    def describe(self, event: PatientEvent) -> dict[str, object]:
+        """The published event: the engine's, with the gateway that carried the reading (the
+        patient's inbox) and an id that is the same if the event is ever published again."""
+        e = event.event
+        return {
+            "id": f"{event.patient}/{event.metric}/{e.rule}/{e.kind}/{e.time}",
+            **event.as_dict(),
+            "gateway": self._gateway_of_patient.get(event.patient),
+        }
+
+    def save(self) -> None:
+        started = time.monotonic()
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self.engine, self.checkpoint)
+        self.counters.checkpoints += 1
+        log.debug(
+            "checkpoint of %d streams in %.2f s; %s",
+            len(self.engine.keys),
+            time.monotonic() - started,
+            asdict(self.counters),
+        )
+
+
+def checkpoint_path(settings: Settings) -> Path:
+    """One file per shard layout: with a different number of shards the gateways move, and
+    an old file would hold other workers' streams."""
+    return settings.analytics_state_dir / (
+        f"engine-{settings.analytics_shard}-of-{settings.analytics_shards}.npz"
+    )

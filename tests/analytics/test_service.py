@@ -1,0 +1,184 @@
+"""`vigil analytics` against a real broker: events published, checkpoints resumed, shards
+splitting the gateways, bad payloads skipped."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from analytics.service import AnalyticsCounters, AnalyticsService, shard_of
+from tests.builders import T0, batch
+from tests.e2e.harness import publish, wait_for
+from vigil import mqtt as vigil_mqtt
+from vigil.settings import Settings
+from vigil.wire.batch import encode_batch
+from vigil.wire.topics import EVENTS, Topics, service_status
+
+pytestmark = pytest.mark.slow
+_ids = itertools.count()
+
+
+@pytest.fixture
+def make_settings(mqtt_url: str, tmp_path: Path) -> Iterator[Any]:
+    run = f"{time.time_ns()}"
+
+    def make(**overrides: Any) -> Settings:
+        fields: dict[str, Any] = {
+            "mqtt_url": mqtt_url,
+            "analytics_client_id": f"analytics-test-{run}",
+            "analytics_state_dir": tmp_path / "analytics",
+            "analytics_batch_ms": 20,
+        }
+        return Settings(**(fields | overrides))
+
+    yield make
+
+
+class Running:
+    """The service on a thread, as `vigil analytics` runs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.service = AnalyticsService(settings)
+        self.stop_event = threading.Event()
+        self.counters: AnalyticsCounters | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        watcher = vigil_mqtt.Watcher(
+            settings, [service_status(self.service.client_id)], f"watch-{next(_ids)}"
+        )
+        try:
+            topic = service_status(self.service.client_id)
+            assert watcher.wait_for(topic, "state", "online", timeout=15)
+        finally:
+            watcher.close()
+
+    def _run(self) -> None:
+        self.counters = self.service.run(self.stop_event)
+
+    def stop(self) -> AnalyticsCounters:
+        self.stop_event.set()
+        self.thread.join(15)
+        assert self.counters is not None
+        return self.counters
+
+
+class Events:
+    def __init__(self, settings: Settings) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.client = vigil_mqtt.connect(
+            settings, f"events-{time.time_ns()}", on_message=self._on_message
+        )
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.subscribe(EVENTS, qos=1)
+        assert subscribed.wait(5)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self.received.append(json.loads(message.payload))
+
+    def kinds(self, patient: str, rule: str = "spo2_desaturation") -> list[str]:
+        return [e["kind"] for e in self.received if e["patient"] == patient and e["rule"] == rule]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def spo2_seconds(gateway: str, patient: str, first_s: int, values: list[float], seq: int) -> bytes:
+    rows = [(patient, "spo2", T0 + (first_s + i) * 1000, v) for i, v in enumerate(values)]
+    return encode_batch(batch(gateway, seq, rows))
+
+
+def test_a_desaturation_becomes_events_with_gateway_and_id(make_settings: Any) -> None:
+    settings = make_settings()
+    events = Events(settings)
+    running = Running(settings)
+    try:
+        payloads = [spo2_seconds("gw-a", "p-desat", 0, [97] * 5 + [84] * 20 + [95] * 3, 0)]
+        publish(settings, Topics("gw-a").readings, payloads)
+        assert wait_for(lambda: len(events.kinds("p-desat")) >= 3, 15)
+    finally:
+        counters = running.stop()
+        events.close()
+    assert events.kinds("p-desat") == ["started", "persisted", "cleared"]
+    event = next(
+        e for e in events.received if e["kind"] == "persisted" and e["rule"] == "spo2_desaturation"
+    )
+    assert event["gateway"] == "gw-a"
+    assert event["id"].startswith("p-desat/spo2/spo2_desaturation/persisted/")
+    assert event["evidence"]["thresholds"]["low_on"] == 88
+    assert counters.readings == 28 and counters.checkpoints >= 1
+    assert running.service.checkpoint.exists()
+
+
+def test_a_restart_resumes_an_open_condition_from_the_checkpoint(make_settings: Any) -> None:
+    settings = make_settings()
+    events = Events(settings)
+    try:
+        first = Running(settings)
+        publish(settings, Topics("gw-b").readings, [spo2_seconds("gw-b", "p-r", 0, [84] * 10, 0)])
+        assert wait_for(lambda: events.kinds("p-r") == ["started"], 15)
+        first.stop()
+
+        second = Running(settings)
+        assert len(second.service.engine.keys) == 1  # the stream came back with its state
+        publish(settings, Topics("gw-b").readings, [spo2_seconds("gw-b", "p-r", 10, [84] * 10, 1)])
+        assert wait_for(lambda: len(events.kinds("p-r")) >= 2, 15)
+        second.stop()
+    finally:
+        events.close()
+    # Onset 0 s carried over: persisted at 15 s, and no second 'started'.
+    assert events.kinds("p-r") == ["started", "persisted"]
+    persisted = next(
+        e for e in events.received if e["kind"] == "persisted" and e["rule"] == "spo2_desaturation"
+    )
+    assert persisted["time"].endswith(":15.000Z")
+
+
+def test_two_shards_split_the_gateways_and_score_each_once(make_settings: Any) -> None:
+    gateways = [f"gw-s{i}" for i in range(8)]
+    assert {shard_of(g, 2) for g in gateways} == {0, 1}
+    shards = [make_settings(analytics_shards=2, analytics_shard=k) for k in (0, 1)]
+    events = Events(shards[0])
+    workers = [Running(s) for s in shards]
+    try:
+        for i, gateway in enumerate(gateways):
+            payload = spo2_seconds(gateway, f"p-s{i}", 0, [97] * 3 + [84] * 3, 0)
+            publish(shards[0], Topics(gateway).readings, [payload])
+        assert wait_for(lambda: len(events.received) >= 2 * len(gateways), 15)
+        time.sleep(0.5)  # a doubled event would arrive about now
+    finally:
+        counters = [w.stop() for w in workers]
+        events.close()
+    started = sorted(
+        e["patient"]
+        for e in events.received
+        if e["kind"] == "started" and e["rule"] == "spo2_desaturation"
+    )
+    assert started == sorted(f"p-s{i}" for i in range(8))
+    assert [c.readings for c in counters] == [
+        6 * sum(shard_of(g, 2) == k for g in gateways) for k in (0, 1)
+    ]
+    assert [c.other_shards for c in counters] == [8 - c.readings // 6 for c in counters]
+
+
+def test_an_undecodable_payload_is_skipped_and_the_rest_scored(make_settings: Any) -> None:
+    settings = make_settings()
+    events = Events(settings)
+    running = Running(settings)
+    try:
+        good = spo2_seconds("gw-c", "p-c", 0, [84] * 3, 0)
+        publish(settings, Topics("gw-c").readings, [b"{not json", b'{"v": 99}', good])
+        assert wait_for(lambda: events.kinds("p-c"), 15)
+    finally:
+        counters = running.stop()
+        events.close()
+    assert counters.undecodable == 2 and counters.readings == 3
