@@ -9,6 +9,7 @@ over contiguous runs of one stream (:func:`segments`), with no Python loop per r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,12 @@ import numpy.typing as npt
 Int64s = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Readings:
-    """Struct of arrays, sorted by (stream, time); ``time`` in epoch milliseconds."""
+    """Struct of arrays, sorted by (stream, time); ``time`` in epoch milliseconds.
+
+    The engine hands one instance to every detector watching the same metrics, so what
+    they all need of its layout (:attr:`segments`) is computed once and kept."""
 
     stream: Int64s
     time: Int64s
@@ -50,6 +54,11 @@ class Readings:
                 else np.asarray(flags, dtype=np.int32)[order]
             ),
         )
+
+    @cached_property
+    def segments(self) -> tuple[npt.NDArray[np.bool_], Int64s]:
+        """See :func:`segments`."""
+        return segments(self.stream)
 
     def take(self, mask: npt.NDArray[np.bool_]) -> Readings:
         return Readings(self.stream[mask], self.time[mask], self.value[mask], self.flags[mask])

@@ -21,12 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Event, Readings
-from analytics.detectors.base import Detector
+from analytics.detectors.artefacts import LIMITS, ArtefactMarker
+from analytics.detectors.base import Detector, Stateful
 from analytics.detectors.baseline import BaselineDetector
+from analytics.detectors.novelty import NoveltyDetector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
-from analytics.rules import POOR_SIGNAL, RULE_NAMES, Rule, rules_for
+from analytics.rules import POOR_SIGNAL, SENSOR_PROBLEM, Rule, rules_for
 from vigil import metrics
 
 _METRIC_IDS = max(metrics.BY_ID) + 1
@@ -61,23 +63,25 @@ def _iso(ms: int) -> str:
 
 
 class Engine:
-    def __init__(self, scale2_patients: Iterable[str] = ()) -> None:
+    def __init__(
+        self, scale2_patients: Iterable[str] = (), optional_rules: Iterable[str] = ()
+    ) -> None:
         self.scale2 = set(scale2_patients)
         """Patients scored on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure)."""
+        self.optional = tuple(sorted(set(optional_rules)))
+        """Optional rules (analytics.rules.OPTIONAL) on for every patient."""
+        rules = rules_for(1, self.optional) + rules_for(2, self.optional)
         self.keys: list[tuple[str, int]] = []
         """(patient, metric id) of each stream slot."""
         self._patient_row: dict[str, int] = {}
         self._table = np.full((1024, _METRIC_IDS), -1, dtype=np.int64)
         """Slot of each (patient row, metric id); -1 where the stream has none yet."""
-        self.detectors: dict[str, Detector] = {r.name: _detector(r) for r in rules_for(1)}
+        self.detectors: dict[str, Detector] = {r.name: _detector(r) for r in rules}
         self._rule_metrics = {
-            name: tuple(
-                sorted(
-                    {m for r in rules_for(1) + rules_for(2) if r.name == name for m in r.metrics}
-                )
-            )
-            for name in RULE_NAMES
+            name: tuple(sorted({m for r in rules if r.name == name for m in r.metrics}))
+            for name in self.detectors
         }
+        self.artefacts = ArtefactMarker()
         self._slot_metric = np.zeros(1024, dtype=np.int64)
         """Metric id of each slot (capacity doubles as streams arrive)."""
 
@@ -112,14 +116,18 @@ class Engine:
         if slot == len(self._slot_metric):
             self._slot_metric = np.r_[self._slot_metric, np.zeros(slot, np.int64)]
         self._slot_metric[slot] = metric
-        for rule in rules_for(2 if patient in self.scale2 else 1):
+        self.artefacts.configure(slot, LIMITS.get(metric))
+        for rule in rules_for(2 if patient in self.scale2 else 1, self.optional):
             if metric in rule.metrics:
-                self._configure(rule, slot)
+                self._configure(rule, slot, row)
         return slot
 
-    def _configure(self, rule: Rule, slot: int) -> None:
+    def _configure(self, rule: Rule, slot: int, patient_row: int) -> None:
         detector = self.detectors[rule.name]
-        if isinstance(detector, SignalQualityDetector):
+        if isinstance(detector, NoveltyDetector):
+            feature = 1 if self._slot_metric[slot] == metrics.SPO2.id else 0
+            detector.configure(slot, patient=patient_row, feature=feature)
+        elif isinstance(detector, SignalQualityDetector):
             detector.configure(slot, persist_s=rule.persist_s)
         elif isinstance(detector, BaselineDetector):
             detector.configure(
@@ -143,6 +151,10 @@ class Engine:
                 persist_s=rule.persist_s,
             )
 
+    def stateful(self) -> list[tuple[str, Stateful]]:
+        """Everything a checkpoint keeps, by name."""
+        return [("artefacts", self.artefacts), *self.detectors.items()]
+
     def score(
         self,
         patients: Sequence[str],
@@ -155,6 +167,7 @@ class Engine:
         if not len(metric):
             return []
         batch = Readings.sorted(self.streams(patients, metric), time, value, flags)
+        batch = self.artefacts.mark(batch)
         reading_metric = self._slot_metric[batch.stream]
         watched: dict[tuple[int, ...], Readings] = {}  # rules share their metric sets
         out = []
@@ -171,8 +184,10 @@ class Engine:
 
 
 def _detector(rule: Rule) -> Detector:
+    if rule.novelty:
+        return NoveltyDetector(rule.name, persist_s=rule.persist_s, ignore_flags=POOR_SIGNAL)
     if rule.technical:
-        return SignalQualityDetector(rule.name, POOR_SIGNAL)
+        return SignalQualityDetector(rule.name, SENSOR_PROBLEM)
     if rule.is_baseline:
         return BaselineDetector(rule.name, ignore_flags=POOR_SIGNAL)
     if rule.is_rate_of_change:
@@ -187,8 +202,9 @@ def save_checkpoint(engine: Engine, path: Path) -> None:
         "patients": np.asarray([p for p, _ in engine.keys], dtype=str),
         "metrics": np.asarray([m for _, m in engine.keys], dtype=np.int64),
         "scale2": np.asarray(sorted(engine.scale2), dtype=str),
+        "optional": np.asarray(engine.optional, dtype=str),
     }
-    for name, detector in engine.detectors.items():
+    for name, detector in engine.stateful():
         for key, array in detector.state().items():
             arrays[f"{name}.{key}"] = array
     temporary = path.with_name(path.name + ".tmp")
@@ -201,12 +217,15 @@ def load_checkpoint(path: Path, scale2: Iterable[str] | None = None) -> Engine:
     """The engine saved at ``path``; with ``scale2``, patients on SpO2 scale 2 as configured
     now rather than as they were when it was saved."""
     with np.load(path) as saved:
-        engine = Engine(saved["scale2"].tolist() if scale2 is None else scale2)
+        engine = Engine(
+            saved["scale2"].tolist() if scale2 is None else scale2,
+            saved["optional"].tolist() if "optional" in saved.files else (),
+        )
         for patient, metric in zip(
             saved["patients"].tolist(), saved["metrics"].tolist(), strict=True
         ):
             engine.slot(patient, metric)
-        for name, detector in engine.detectors.items():
+        for name, detector in engine.stateful():
             keys = [k.split(".", 1)[1] for k in saved.files if k.startswith(f"{name}.")]
             if keys:
                 detector.restore({k: saved[f"{name}.{k}"] for k in keys})

@@ -14,20 +14,21 @@ scenarios. Values are compared as measured (SpO2 and pulse arrive as whole numbe
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from analytics.detectors.artefacts import FLATLINE, IMPLAUSIBLE_JUMP
 from vigil import metrics
 from vigil.wire.quality import Quality
 
-POOR_SIGNAL = int(
-    Quality.NO_CONTACT
-    | Quality.INVALID
-    | Quality.SENSOR_FAULT
-    | Quality.MOTION
-    | Quality.QUESTIONABLE
-)
+SENSOR_PROBLEM = int(Quality.NO_CONTACT | Quality.INVALID | Quality.SENSOR_FAULT | FLATLINE)
+"""Quality flags that say the sensor is off, broken or stuck: when they persist, the patient
+or the care team must check it (the technical rule)."""
+POOR_SIGNAL = SENSOR_PROBLEM | int(Quality.MOTION | Quality.QUESTIONABLE) | IMPLAUSIBLE_JUMP
 """Quality flags that make a reading say nothing to a clinical rule: a probe off the finger
-or a moving hand must not look like a desaturation."""
+or a moving hand must not look like a desaturation. Motion and artefacts alone raise no
+technical condition: they pass, and a patient told to check a sensor twenty times a day
+stops listening."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,8 @@ class Rule:
     deviations."""
     sides: str = "both"
     sd_multiple: float = 3.0
+    novelty: bool = False
+    """The river model of multivariate novelty per patient (pulse, SpO2, their changes)."""
 
     @property
     def is_rate_of_change(self) -> bool:
@@ -137,6 +140,9 @@ PULSE = (
         persist_s=15,
         description="pulse below 35 /min for 15 s",
     ),
+)
+
+OPTIONAL = (
     Rule(
         "hr_rising",
         _PULSE,
@@ -146,7 +152,20 @@ PULSE = (
         persist_s=60,
         description="pulse up 30 /min within 5 minutes, held for a minute",
     ),
+    Rule(
+        "novelty",
+        (*_PULSE, *_SPO2),
+        novelty=True,
+        persist_s=180,
+        description="three minutes unlike this patient's recent hours (pulse, SpO2 and their "
+        "changes together; squared Mahalanobis distance of 30 or more)",
+    ),
 )
+"""Rules a care team turns on per patient (``Engine(optional_rules=...)``). A pulse rising
+30 /min within minutes is what every walk up the stairs does: without a motion sensor to
+tell exercise from trouble it fired several times a day on ordinary days in the
+evaluation, so it is not a default. Novelty keeps a river model per patient (about 1.1 kB
+more per patient, and a Python call per patient-minute): on where the budget allows."""
 
 BASELINE = (
     Rule(
@@ -182,11 +201,17 @@ TECHNICAL = (
 )
 
 
-def rules_for(scale: int) -> tuple[Rule, ...]:
-    """The rules for a patient on NEWS2 SpO2 scale 1 or 2."""
+def rules_for(scale: int, optional: Iterable[str] = ()) -> tuple[Rule, ...]:
+    """The rules for a patient on NEWS2 SpO2 scale 1 or 2, with the optional rules named."""
     if scale not in (1, 2):
         raise ValueError(f"NEWS2 SpO2 scale is 1 or 2, not {scale}")
-    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE + BASELINE + TECHNICAL
+    wanted = set(optional)
+    unknown = wanted - {r.name for r in OPTIONAL}
+    if unknown:
+        names = ", ".join(r.name for r in OPTIONAL)
+        raise ValueError(f"unknown optional rule {', '.join(sorted(unknown))}: one of {names}")
+    extra = tuple(r for r in OPTIONAL if r.name in wanted)
+    return (SCALE_1 if scale == 1 else SCALE_2) + PULSE + extra + BASELINE + TECHNICAL
 
 
 RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE + BASELINE + TECHNICAL))

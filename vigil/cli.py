@@ -188,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench_analytics.add_argument(
         "--seconds", type=positive_int, default=20, help="seconds of readings to score (20)"
     )
+    bench_alerts = bench_sub.add_parser(
+        "alerts",
+        help="the default rules over labelled scenarios: sensitivity, false events, delay",
+    )
+    bench_alerts.add_argument(
+        "--patients", type=positive_int, default=20, help="patients per scenario kind (20)"
+    )
+    bench_alerts.add_argument(
+        "--hours", type=positive_int, default=24, help="hours of readings per patient (24)"
+    )
+    bench_alerts.add_argument("--seed", type=int, default=1, help="scenario seed (1)")
     bench_ingest = bench_sub.add_parser(
         "ingest", help="stored readings/s through broker and ingest, against raw binary COPY"
     )
@@ -535,6 +546,7 @@ def _asyncio_stop_event() -> asyncio.Event:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.bench.alerts import bench_alerts
     from vigil.bench.analytics import bench_analytics
     from vigil.bench.gateway import GatewayBench
     from vigil.bench.ingest import IngestBench
@@ -552,6 +564,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             if args.streams < 2:
                 raise UserError("--streams: at least 2 (a patient's SpO2 and heart rate)")
             result = bench_analytics(args.streams, args.seconds)
+        elif args.bench_command == "alerts":
+            result = bench_alerts(args.patients, args.hours, args.seed)
         else:
             if args.batch > MAX_READINGS:
                 raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")

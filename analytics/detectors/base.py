@@ -17,14 +17,18 @@ import numpy.typing as npt
 from analytics.batch import Event, Readings
 
 
-class Detector(Protocol):
-    rule: str
-
-    def score(self, batch: Readings) -> list[Event]:
-        """Advance the batch's streams; events in (stream, time) order."""
+class Stateful(Protocol):
+    """What a checkpoint saves and loads: per-stream state arrays."""
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
         """Per-stream state arrays, for a checkpoint."""
 
     def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
         """Take back what :meth:`state` gave, into a detector configured the same way."""
+
+
+class Detector(Stateful, Protocol):
+    rule: str
+
+    def score(self, batch: Readings) -> list[Event]:
+        """Advance the batch's streams; events in (stream, time) order."""

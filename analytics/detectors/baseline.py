@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.batch import Event, Readings, segmented_cumsum, segments
+from analytics.batch import Event, Readings, segmented_cumsum
 from analytics.detectors.threshold import ThresholdDetector
 from vigil.wire.quality import Quality
 
@@ -183,12 +183,12 @@ class BaselineDetector:
         self._grow(self.condition.streams)
         # What the condition will ignore (late readings, a second one at the same time)
         # must not teach the baseline either.
-        first, start = segments(batch.stream)
+        first, start = batch.segments
         newer = batch.time > self.condition.last_time[batch.stream]
         newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]
         if not newer.all():
             batch = batch.take(newer)
-            first, start = segments(batch.stream)
+            first, start = batch.segments
         if not len(batch):
             return []
         span = (batch.time - batch.time[start]) * self.level.rate
@@ -207,9 +207,9 @@ class BaselineDetector:
         level = np.full(len(batch), np.nan)
         base = np.full(len(batch), np.nan)
         sd = np.full(len(batch), np.nan)
-        good = batch.take(usable)
+        good = batch if usable.all() else batch.take(usable)
         if len(good):
-            first, start = segments(good.stream)
+            first, start = good.segments
             s, t = good.stream, good.time
             unseen = self.first_time[s[first]] < 0
             self.first_time[s[first][unseen]] = t[first][unseen]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.batch import Event, Readings, segments
+from analytics.batch import Event, Readings
 from analytics.detectors.threshold import ThresholdDetector
 from vigil.wire.quality import Quality
 
@@ -77,7 +77,7 @@ class RateOfChangeDetector:
         self._grow(self.condition.streams)
         # What the condition will ignore (late readings, a second reading at the same time)
         # must not move the windows either.
-        first_of_stream, _ = segments(batch.stream)
+        first_of_stream, _ = batch.segments
         newer = batch.time > self.condition.last_time[batch.stream]
         newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first_of_stream[1:]
         if not newer.all():

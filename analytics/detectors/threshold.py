@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.batch import Event, Readings, last_index_where, segments
+from analytics.batch import Event, Readings, last_index_where
 from vigil.wire.quality import Quality
 
 _NO_TIME = np.iinfo(np.int64).min
@@ -116,7 +116,7 @@ class ThresholdDetector:
         events in stream, then time order. Readings at or before a stream's last scored
         time are ignored: late data cannot rewrite a condition already reported."""
         self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
-        first, _ = segments(batch.stream)
+        first, _ = batch.segments
         newer = batch.time > self.last_time[batch.stream]
         newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]  # ties: the first one
         if not newer.all():
@@ -145,36 +145,40 @@ class ThresholdDetector:
         self, batch: Readings, usable: npt.NDArray[np.bool_], enter: npt.NDArray[np.bool_]
     ) -> list[Event]:
         """The state machine over the readings of streams that are active or entering."""
-        first, start = segments(batch.stream)
+        first, start = batch.segments
         s, t, v = batch.stream, batch.time, batch.value
         c = self.config
         lo_on, lo_off, hi_on, hi_off = c.low_on[s], c.low_off[s], c.high_on[s], c.high_off[s]
         inside_low = np.isnan(lo_on) | (v >= lo_off)
         inside_high = np.isnan(hi_on) | (v <= hi_off)
         clear = usable & ~enter & inside_low & inside_high
+        pending_before = (self.active & ~self.alerted)[s]
+        alerted_before = (self.active & self.alerted)[s]
 
-        signal = last_index_where(enter | clear, start)
-        active = np.where(signal >= 0, enter[signal], self.active[s])
-        before = np.empty_like(active)  # active just before each reading
-        before[1:] = active[:-1]
-        before[first] = self.active[s[first]]
+        # Pending: a run of entering readings; any usable reading that does not enter ends
+        # it (the delay needs the condition to hold throughout).
+        signal = last_index_where(enter | (usable & ~enter), start)
+        pending = np.where(signal >= 0, enter[signal], pending_before)
+        began = pending & ~_previous(pending, first, pending_before)
+        run_start = last_index_where(began, start)
+        onset = np.where(run_start >= 0, t[run_start], self.onset[s])
+        reached = enter & pending & (t - onset >= c.persist_ms[s])
+        # Alerted: from the entering reading that completes the delay until a reading is
+        # back inside the clearing band (hysteresis); readings in between keep it.
+        signal = last_index_where(reached | clear, start)
+        alerted = np.where(signal >= 0, reached[signal], alerted_before)
+        persisted = alerted & ~_previous(alerted, first, alerted_before)
+        alert_onset = np.where(signal >= 0, onset[np.maximum(signal, 0)], self.onset[s])
+
+        active = pending | alerted
+        before = _previous(active, first, self.active[s])
         started = active & ~before
         cleared = ~active & before
 
-        run_start = last_index_where(started, start)
-        onset = np.where(run_start >= 0, t[run_start], self.onset[s])
-        held = active & (t - onset >= c.persist_ms[s])
-        # Held at the previous reading of the same run; for the batch's first reading of a
-        # stream, whether the run it continues was already reported.
-        held_before = np.empty_like(held)
-        held_before[1:] = held[:-1] & ~started[1:]
-        held_before[first] = (self.alerted[s] & active & ~started)[first]
-        persisted = held & ~held_before
-
         last = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]
         self.active[s[last]] = active[last]
-        self.onset[s[last]] = onset[last]
-        self.alerted[s[last]] = active[last] & (held[last] | held_before[last])
+        self.alerted[s[last]] = alerted[last]
+        self.onset[s[last]] = np.where(alerted[last], alert_onset[last], onset[last])
 
         events = []
         for kind, mask in (("started", started), ("persisted", persisted), ("cleared", cleared)):
@@ -199,3 +203,14 @@ class ThresholdDetector:
 
 
 _ORDER = {"started": 0, "persisted": 1, "cleared": 2}
+
+
+def _previous(
+    flag: npt.NDArray[np.bool_], first: npt.NDArray[np.bool_], carried: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Each reading's predecessor's ``flag`` in its stream; ``carried`` for the batch's first
+    reading of a stream."""
+    before = np.empty_like(flag)
+    before[1:] = flag[:-1]
+    before[first] = carried[first]
+    return before

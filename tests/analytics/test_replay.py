@@ -48,32 +48,31 @@ def test_a_header_without_the_columns_is_refused() -> None:
 
 def test_rows_out_of_order_are_scored_in_time_order() -> None:
     lines = ["patient,time,metric,value\n"]
-    lines += [f"p1,{1767261600 + s},spo2,{84 if s >= 2 else 97}\n" for s in reversed(range(40))]
-    events = list(replay(parse_csv(lines), Engine()))
-    first = events[0].as_dict()
-    assert (first["rule"], first["kind"], first["time"]) == (
-        "spo2_desaturation",
-        "started",
-        "2026-01-01T10:00:02.000Z",
-    )
+    # 97, 94, 91 (< 92 at 2 s), 88, 85 (< 88 at 4 s), then 84
+    values = [max(84, 97 - 3 * s) for s in range(40)]
+    lines += [f"p1,{1767261600 + s},spo2,{values[s]}\n" for s in reversed(range(40))]
+    events = [e.as_dict() for e in replay(parse_csv(lines), Engine())]
+    assert [(e["rule"], e["kind"], e["time"][11:19]) for e in events][:2] == [
+        ("spo2_news2_red", "started", "10:00:02"),
+        ("spo2_desaturation", "started", "10:00:04"),
+    ]
 
 
 def test_vigil_analytics_replay_writes_json_lines(tmp_path: Path) -> None:
     source = tmp_path / "week.csv"
-    rows = [f"p7,{1767261600 + s},heart_rate,{150 if s >= 10 else 80}" for s in range(100)]
+    pulse = [min(150, 80 + 7 * max(0, s - 9)) for s in range(100)]  # 7 /min a second from 10 s
+    rows = [f"p7,{1767261600 + s},heart_rate,{pulse[s]}" for s in range(100)]
     source.write_text("patient,time,metric,value\n" + "\n".join(rows) + "\nbroken\n")
     out = tmp_path / "events.jsonl"
     result = vigil("analytics", "replay", "--input", str(source), "--output", str(out))
     assert result.returncode == 0, result.stderr
     assert "skipped line 102:" in result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 100, "skipped": 1, "events": 4}
+    assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 100, "skipped": 1, "events": 2}
     events = [json.loads(line) for line in out.read_text().splitlines()]
-    # 80 -> 150 /min at 10 s: above 130, and a rise of 70 within 5 minutes, both held 60 s
+    # above 130 from 17 s (136 /min), held 60 s
     assert [(e["rule"], e["kind"], e["time"][11:19]) for e in events] == [
-        ("hr_news2_red_high", "started", "10:00:10"),
-        ("hr_rising", "started", "10:00:10"),
-        ("hr_news2_red_high", "persisted", "10:01:10"),
-        ("hr_rising", "persisted", "10:01:10"),
+        ("hr_news2_red_high", "started", "10:00:17"),
+        ("hr_news2_red_high", "persisted", "10:01:17"),
     ]
 
 
@@ -92,7 +91,10 @@ def test_any_rows_are_parsed_or_reported_never_crash(lines: list[str]) -> None:
 @pytest.mark.services
 def test_vigil_analytics_replay_over_the_database(database_url: str, tmp_path: Path) -> None:
     t0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
-    rows = [("p3", "spo2", t0 + s * 1000, 97.0 if s < 10 else 84.0) for s in range(60)]
+    # 97 until 9 s, then down 3 points a second: 91 (< 92) at 11 s, 85 (< 88) at 13 s
+    rows = [
+        ("p3", "spo2", t0 + s * 1000, float(max(84, 97 - 3 * max(0, s - 9)))) for s in range(60)
+    ]
     with psycopg.connect(database_url) as conn:
         writer.store(conn, [batch("gw-r", 0, rows[:30]), batch("gw-r", 1, rows[30:])])
         conn.commit()
@@ -113,8 +115,8 @@ def test_vigil_analytics_replay_over_the_database(database_url: str, tmp_path: P
     assert json.loads(result.stdout.splitlines()[-1]) == {"rows": 40, "skipped": 0, "events": 3}
     events = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["patient"], e["rule"], e["kind"]) for e in events] == [
-        ("p3", "spo2_desaturation", "started"),
         ("p3", "spo2_news2_red", "started"),
+        ("p3", "spo2_desaturation", "started"),
         ("p3", "spo2_desaturation", "persisted"),
     ]
     backwards = vigil(

@@ -92,6 +92,11 @@ class Events:
         self.client.loop_stop()
 
 
+FALLING = [97, 95, 93, 91, 89, 87, 85, 84]
+"""Down 2 points a second (a faster step would be an artefact): < 92 at 3 s, < 88 at 5 s."""
+DESATURATION = FALLING + [84] * 20 + [86, 88, 90, 92, 94]
+
+
 def spo2_seconds(gateway: str, patient: str, first_s: int, values: list[float], seq: int) -> bytes:
     rows = [(patient, "spo2", T0 + (first_s + i) * 1000, v) for i, v in enumerate(values)]
     return encode_batch(batch(gateway, seq, rows))
@@ -102,7 +107,7 @@ def test_a_desaturation_becomes_events_with_gateway_and_id(make_settings: Any) -
     events = Events(settings)
     running = Running(settings)
     try:
-        payloads = [spo2_seconds("gw-a", "p-desat", 0, [97] * 5 + [84] * 20 + [95] * 3, 0)]
+        payloads = [spo2_seconds("gw-a", "p-desat", 0, DESATURATION, 0)]
         publish(settings, Topics("gw-a").readings, payloads)
         assert wait_for(lambda: len(events.kinds("p-desat")) >= 3, 15)
     finally:
@@ -115,7 +120,7 @@ def test_a_desaturation_becomes_events_with_gateway_and_id(make_settings: Any) -
     assert event["gateway"] == "gw-a"
     assert event["id"].startswith("p-desat/spo2/spo2_desaturation/persisted/")
     assert event["evidence"]["thresholds"]["low_on"] == 88
-    assert counters.readings == 28 and counters.checkpoints >= 1
+    assert counters.readings == len(DESATURATION) and counters.checkpoints >= 1
     assert running.service.checkpoint.exists()
 
 
@@ -151,7 +156,7 @@ def test_two_shards_split_the_gateways_and_score_each_once(make_settings: Any) -
     workers = [Running(s) for s in shards]
     try:
         for i, gateway in enumerate(gateways):
-            payload = spo2_seconds(gateway, f"p-s{i}", 0, [97] * 3 + [84] * 3, 0)
+            payload = spo2_seconds(gateway, f"p-s{i}", 0, FALLING, 0)
             publish(shards[0], Topics(gateway).readings, [payload])
         assert wait_for(lambda: len(events.received) >= 2 * len(gateways), 15)
         time.sleep(0.5)  # a doubled event would arrive about now
@@ -165,9 +170,9 @@ def test_two_shards_split_the_gateways_and_score_each_once(make_settings: Any) -
     )
     assert started == sorted(f"p-s{i}" for i in range(8))
     assert [c.readings for c in counters] == [
-        6 * sum(shard_of(g, 2) == k for g in gateways) for k in (0, 1)
+        len(FALLING) * sum(shard_of(g, 2) == k for g in gateways) for k in (0, 1)
     ]
-    assert [c.other_shards for c in counters] == [8 - c.readings // 6 for c in counters]
+    assert [c.other_shards for c in counters] == [8 - c.readings // len(FALLING) for c in counters]
 
 
 def test_an_undecodable_payload_is_skipped_and_the_rest_scored(make_settings: Any) -> None:

@@ -11,6 +11,7 @@ import pytest
 from analytics.batch import Event, Readings
 from analytics.detectors.base import Detector
 from analytics.detectors.baseline import BaselineDetector
+from analytics.detectors.novelty import NoveltyDetector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.signal_quality import SignalQualityDetector
 from analytics.detectors.threshold import ThresholdDetector
@@ -47,11 +48,21 @@ def personal_baseline() -> BaselineDetector:
     return detector
 
 
+def multivariate_novelty() -> NoveltyDetector:
+    detector = NoveltyDetector(
+        "contract", fading_factor=0.2, warm_up_min=1, novel_d2=2, persist_s=0
+    )
+    for stream in range(6):
+        detector.configure(stream, patient=stream // 2, feature=stream % 2)
+    return detector
+
+
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "threshold": threshold_low_and_high,
     "rate_of_change": rising_and_falling,
     "signal_quality": poor_signal,
     "baseline": personal_baseline,
+    "novelty": multivariate_novelty,
 }
 
 

@@ -109,14 +109,16 @@ class Reference:
             inside_low = math.isnan(self.low_on) or v >= self.low_off
             inside_high = math.isnan(self.high_on) or v <= self.high_off
             clear = not enter and inside_low and inside_high
+        usable = not (math.isnan(v) or flags & INVALID)
         events = []
         if enter and not self.active:
             self.active, self.onset, self.alerted = True, t, False
             events.append(("started", t))
-        elif clear and self.active:
+        elif self.active and (clear if self.alerted else usable and not enter):
+            # pending: any usable reading that does not enter ends it; alerted: hysteresis
             self.active, self.alerted = False, False
             events.append(("cleared", t))
-        if self.active and not self.alerted and t - self.onset >= self.persist_ms:
+        if enter and not self.alerted and t - self.onset >= self.persist_ms:
             self.alerted = True
             events.append(("persisted", t))
         return events
@@ -180,3 +182,18 @@ def test_the_vectorized_detector_equals_the_per_reading_reference(
 
 def _key(event: tuple[int, str, int]) -> tuple[int, int, int]:
     return event[0], event[2], {"started": 0, "persisted": 1, "cleared": 2}[event[1]]
+
+
+def test_the_delay_needs_the_condition_throughout_and_hysteresis_only_holds_an_alert() -> None:
+    """Before the alert, a reading between the thresholds ends the pending condition (a
+    patient hovering at 88-89 with an odd 87 is not 15 s below 88); after it, such readings
+    keep the alert until one is back in the clearing band."""
+    values = [87] * 10 + [89] + [87] * 16 + [89, 88, 90]
+    events = spo2_low().score(one_stream(values))
+    assert kinds(events) == [
+        ("started", 0),
+        ("cleared", 10),
+        ("started", 11),
+        ("persisted", 26),
+        ("cleared", 29),
+    ]

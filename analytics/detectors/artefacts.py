@@ -1,0 +1,166 @@
+"""Artefacts the devices do not flag: implausible jumps and a flatline.
+
+Oximeters flag some motion, and chest straps report lost contact, but many artefacts arrive
+as ordinary readings: a hand moving makes SpO2 read 10-20 points low for a few seconds, a
+strap counting every other beat halves the pulse. Physiology cannot do that: SpO2 falls at
+most a couple of points a second even in apnoea, and a pulse averaged over beats does not
+move 20 /min (or 30 %) from one second to the next. A reading that far from the one before
+it (within 3 s) is an implausible jump, and every reading of the stream within ``hold_s`` after the
+latest jump is marked as an artefact, so the clinical rules ignore it and a long run of
+artefacts raises the technical 'check the sensor' condition instead. The price is paid by
+real abrupt changes (a sudden 2:1 heart block halves the pulse): they are seen ``hold_s``
+late. A value that has not changed at all for ``flatline_s`` (a stuck sensor, a frozen
+display value) is marked the same way.
+
+The marks are quality bits of their own, above the device's (they never travel on the
+wire). Per stream the state is the last valued reading, its time, the latest jump and the
+latest change of value: four numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.batch import Readings, last_index_where
+from vigil import metrics
+from vigil.wire.quality import Quality
+
+IMPLAUSIBLE_JUMP = 1 << 8
+"""Set by analytics on readings within ``hold_s`` after an implausible jump."""
+FLATLINE = 1 << 9
+"""Set by analytics on readings of a value unchanged for ``flatline_s``."""
+_NO_VALUE = int(Quality.NO_CONTACT | Quality.INVALID | Quality.SENSOR_FAULT)
+_NEIGHBOURS_MS = 3000
+_NEVER = np.iinfo(np.int64).min // 2
+
+
+@dataclass(frozen=True, slots=True)
+class ArtefactLimits:
+    jump: float
+    """Largest plausible change between readings at most 3 s apart..."""
+    jump_fraction: float
+    """... or this fraction of the earlier value, if more (a pulse of 150 moves more in a
+    second than a pulse of 50)."""
+    hold_s: float
+    flatline_s: float
+
+
+LIMITS = {
+    metrics.SPO2.id: ArtefactLimits(jump=5, jump_fraction=0, hold_s=20, flatline_s=1800),
+    metrics.HEART_RATE.id: ArtefactLimits(jump=20, jump_fraction=0.3, hold_s=20, flatline_s=180),
+    metrics.PULSE_RATE.id: ArtefactLimits(jump=20, jump_fraction=0.3, hold_s=20, flatline_s=180),
+}
+"""SpO2 at 98 % can stay put for many minutes in a healthy person; a beat-averaged pulse
+that does not move at all for three minutes is a stuck value."""
+
+
+class ArtefactMarker:
+    """Marks artefact readings of many streams; configured per stream."""
+
+    STATE = ("last_value", "last_time", "jump_time", "change_time")
+
+    def __init__(self) -> None:
+        self.jump = np.zeros(0)
+        self.jump_fraction = np.zeros(0)
+        self.hold_ms = np.zeros(0, np.int64)
+        self.flatline_ms = np.zeros(0, np.int64)
+        self.last_value = np.zeros(0)
+        self.last_time = np.zeros(0, np.int64)
+        self.jump_time = np.zeros(0, np.int64)
+        self.change_time = np.zeros(0, np.int64)
+
+    def configure(self, stream: int, limits: ArtefactLimits | None) -> None:
+        """A stream with no limits (None) is never marked."""
+        self._grow(stream + 1)
+        if limits is not None:
+            self.jump[stream] = limits.jump
+            self.jump_fraction[stream] = limits.jump_fraction
+            self.hold_ms[stream] = round(limits.hold_s * 1000)
+            self.flatline_ms[stream] = round(limits.flatline_s * 1000)
+
+    def _grow(self, streams: int) -> None:
+        extra = streams - len(self.jump)
+        if extra <= 0:
+            return
+        extra = max(extra, len(self.jump), 1024)
+        self.jump = np.r_[self.jump, np.full(extra, np.inf)]
+        self.jump_fraction = np.r_[self.jump_fraction, np.zeros(extra)]
+        self.hold_ms = np.r_[self.hold_ms, np.zeros(extra, np.int64)]
+        self.flatline_ms = np.r_[self.flatline_ms, np.full(extra, np.iinfo(np.int64).max)]
+        self.last_value = np.r_[self.last_value, np.full(extra, np.nan)]
+        for name in ("last_time", "jump_time", "change_time"):
+            setattr(self, name, np.r_[getattr(self, name), np.full(extra, _NEVER)])
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
+        streams = len(state["last_value"])
+        self._grow(streams)
+        for name in self.STATE:
+            getattr(self, name)[:streams] = state[name]
+
+    def mark(self, batch: Readings) -> Readings:
+        """The batch with its artefact readings' flags set. Readings at or before a stream's
+        last valued reading neither move the state nor are judged (the detectors ignore
+        them too)."""
+        if not len(batch):
+            return batch
+        self._grow(int(batch.stream.max()) + 1)
+        s, t, v = batch.stream, batch.time, batch.value
+        first, start = batch.segments
+        valued = ~np.isnan(v) & ((batch.flags & _NO_VALUE) == 0) & (t > self.last_time[s])
+        if not valued.any():
+            return batch
+        if first.all():  # live traffic: one reading per stream, the previous one is carried
+            prev_value, prev_time = self.last_value[s], self.last_time[s]
+        else:  # the previous valued reading of the same stream, in the batch or carried
+            previous = last_index_where(valued, start)
+            prior = np.full_like(previous, -1)
+            prior[1:] = previous[:-1]
+            prior[first] = -1
+            prev_value = np.where(prior >= 0, v[np.maximum(prior, 0)], self.last_value[s])
+            prev_time = np.where(prior >= 0, t[np.maximum(prior, 0)], self.last_time[s])
+
+        step_limit = np.maximum(self.jump[s], self.jump_fraction[s] * prev_value)
+        # comparisons with NaN (no previous value) are False
+        jumped = valued & (np.abs(v - prev_value) > step_limit) & (t - prev_time <= _NEIGHBOURS_MS)
+        changed = valued & (v != prev_value)
+        jump_time = self._latest(jumped, t, self.jump_time[s], batch)
+        change_time = self._latest(changed, t, self.change_time[s], batch)
+
+        marks = np.where(valued & (t - jump_time <= self.hold_ms[s]), IMPLAUSIBLE_JUMP, 0)
+        marks |= np.where(valued & (t - change_time >= self.flatline_ms[s]), FLATLINE, 0)
+
+        if first.all():
+            streams, at = s[valued], np.flatnonzero(valued)
+        else:
+            last = last_index_where(valued, start)
+            end = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]
+            seen = last[end] >= 0
+            streams, at = s[end][seen], last[end][seen]
+        self.last_value[streams] = v[at]
+        self.last_time[streams] = t[at]
+        self.jump_time[streams] = jump_time[at]
+        self.change_time[streams] = change_time[at]
+        if not marks.any():
+            return batch
+        return Readings(s, t, v, batch.flags | marks.astype(np.int32))
+
+    @staticmethod
+    def _latest(
+        mask: npt.NDArray[np.bool_],
+        t: npt.NDArray[np.int64],
+        carried: npt.NDArray[np.int64],
+        batch: Readings,
+    ) -> npt.NDArray[np.int64]:
+        """Time of the latest reading at or before each where ``mask`` holds, in its
+        stream; ``carried`` where there is none in the batch."""
+        if batch.segments[0].all():
+            return np.where(mask, t, carried)
+        latest = last_index_where(mask, batch.segments[1])
+        return np.where(latest >= 0, t[np.maximum(latest, 0)], carried)

@@ -1,0 +1,267 @@
+"""Labelled scenarios: simulated patient-days at 1 Hz with the events a detector must catch
+and the artefacts it must not be fooled by, marked where they are.
+
+Every patient has a day of ordinary physiology: heart rate and SpO2 wandering around their
+own baseline (slow AR(1) noise plus measurement noise, rounded as devices report them), a
+night of sleep (pulse 8-14 /min lower, SpO2 a point or two lower, brief shallow dips) and a
+few bouts of activity (pulse 15-40 /min up for 5-40 minutes). A scenario adds one kind of
+trouble on top:
+
+- ``desaturation``: SpO2 ramps down to a nadir of 75-87.5 %, holds, and ramps back; labelled
+  where the clean signal is below 88 %, each 30-180 s long;
+- ``tachycardia`` / ``bradycardia``: pulse above 130 (135-165) or below 40 (30-37) for
+  1-10 minutes, labelled where the clean signal is past 130 / 40;
+- ``motion``: bursts of 3-25 s of nonsense (SpO2 5-20 points low, pulse doubled or halved),
+  half of them flagged by the oximeter as motion, half not, as with real devices;
+- ``sensor_off``: 1-30 minutes with the probe off the finger and the strap without contact
+  (flagged, no value), labelled for the technical 'check the sensor' rule;
+- ``dropout``: 30 s to 30 minutes with no readings at all from one device or both;
+- ``normal``: nothing but the day itself.
+
+Labels are intervals of the *clean* signal (before measurement noise): the time a clinician
+would say the condition began and ended. Values are generated with numpy in whole arrays,
+so a hundred patient-days take seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import lfilter
+
+from vigil import metrics
+from vigil.wire.quality import Quality
+
+KINDS = ("desaturation", "tachycardia", "bradycardia", "motion", "sensor_off", "dropout", "normal")
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, the day starts at midnight
+HR, SPO2 = metrics.HEART_RATE.id, metrics.SPO2.id
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """A labelled condition: ``kind`` is one of desaturation, tachycardia, bradycardia,
+    sensor_off; times in epoch milliseconds."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass
+class PatientRecord:
+    patient: str
+    scenario: str
+    hours: float
+    metric: npt.NDArray[np.int64]
+    time: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float64]
+    flags: npt.NDArray[np.int32]
+    episodes: list[Episode] = field(default_factory=list)
+
+
+def generate(scenario: str, patient: str, seed: int, hours: float = 24) -> PatientRecord:
+    if scenario not in KINDS:
+        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(KINDS)}")
+    rng = np.random.default_rng(seed)
+    day = _Day(rng, int(hours * 3600))
+    episodes: list[Episode] = []
+    if scenario == "desaturation":
+        episodes = day.desaturations()
+    elif scenario in ("tachycardia", "bradycardia"):
+        episodes = day.pulse_excursions(high=scenario == "tachycardia")
+    elif scenario == "motion":
+        day.motion()
+    elif scenario == "sensor_off":
+        episodes = day.sensor_off()
+    elif scenario == "dropout":
+        day.dropouts()
+    return day.record(patient, scenario, hours, episodes)
+
+
+class _Day:
+    def __init__(self, rng: np.random.Generator, seconds: int) -> None:
+        self.rng = rng
+        self.n = seconds
+        self.t = np.arange(seconds)
+        self.hr_base = float(rng.uniform(58, 88))
+        self.spo2_base = float(rng.uniform(94.5, 98.5))
+        hour = self.t / 3600 % 24
+        asleep = _trapezoid(hour, 23.0, 7.0 + 24, ramp=0.3) + _trapezoid(hour + 24, 23, 31, 0.3)
+        self.hr = (
+            self.hr_base
+            - rng.uniform(8, 14) * asleep
+            + _ar1(rng, seconds, sigma=3.0, tau_s=60)
+            + self._bouts(asleep)
+        )
+        self.spo2 = (
+            self.spo2_base
+            - rng.uniform(0.8, 1.8) * asleep
+            + _ar1(rng, seconds, sigma=0.6, tau_s=30)
+            + self._sleep_dips(asleep)
+        )
+        self.flags = {HR: np.zeros(seconds, np.int32), SPO2: np.zeros(seconds, np.int32)}
+        self.present = {HR: np.ones(seconds, bool), SPO2: np.ones(seconds, bool)}
+        self.artefact = {HR: np.full(seconds, np.nan), SPO2: np.full(seconds, np.nan)}
+        self.busy = np.zeros(seconds, bool)
+        """Seconds already given to a scripted episode (episodes never overlap)."""
+
+    def _bouts(self, asleep: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        extra = np.zeros(self.n)
+        for _ in range(int(self.rng.integers(3, 7) * self.n / 86400 + 0.5)):
+            length = self.rng.uniform(5, 40) * 60
+            start = self.rng.uniform(0, max(self.n - length, 1))
+            lift = self.rng.uniform(15, 40) * _trapezoid(self.t, start, start + length, 180)
+            extra = np.maximum(extra, lift * (1 - asleep))
+        return extra
+
+    def _sleep_dips(self, asleep: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        dips = np.zeros(self.n)
+        for _ in range(int(self.rng.integers(0, 10) * self.n / 86400 + 0.5)):
+            start = self.rng.uniform(0, self.n - 60)
+            length = self.rng.uniform(10, 40)
+            dips -= self.rng.uniform(2, 4) * _trapezoid(self.t, start, start + length, 5)
+        return dips * asleep
+
+    def _slot(self, length: float, margin: float = 600) -> float | None:
+        """A start time for an episode of ``length`` s clear of the others by ``margin``."""
+        for _ in range(50):
+            start = float(self.rng.uniform(margin, self.n - length - margin))
+            a, b = int(start - margin), int(start + length + margin)
+            if not self.busy[max(a, 0) : b].any():
+                self.busy[max(a, 0) : b] = True
+                return start
+        return None
+
+    def desaturations(self) -> list[Episode]:
+        episodes = []
+        for _ in range(max(1, int(self.rng.integers(4, 9) * self.n / 86400 + 0.5))):
+            below = self.rng.uniform(30, 180)  # seconds below 88 %
+            nadir = self.rng.uniform(75, 87.5)
+            ramp = self.rng.uniform(10, 25)
+            # The profile is below 88 for `below` seconds: extend the plateau by the ramps'
+            # share under 88.
+            level = self.spo2_base - 1
+            under = ramp * (88 - nadir) / (level - nadir)
+            plateau = max(below - 2 * under, 1.0)
+            start = self._slot(plateau + 2 * ramp)
+            if start is None:
+                continue
+            shape = _trapezoid(self.t, start + ramp, start + ramp + plateau, ramp)
+            self.spo2 = self.spo2 * (1 - shape) + nadir * shape
+            window = slice(int(start), int(start + plateau + 2 * ramp) + 1)
+            episodes.append(self._label("desaturation", self.spo2 < 88, window))
+        return [e for e in episodes if e.end - e.start >= 30_000]
+
+    def pulse_excursions(self, high: bool) -> list[Episode]:
+        episodes = []
+        for _ in range(max(1, int(self.rng.integers(2, 5) * self.n / 86400 + 0.5))):
+            length = self.rng.uniform(60, 600)
+            target = self.rng.uniform(135, 165) if high else self.rng.uniform(30, 37)
+            ramp = 30.0
+            start = self._slot(length + 2 * ramp)
+            if start is None:
+                continue
+            shape = _trapezoid(self.t, start + ramp, start + ramp + length, ramp)
+            self.hr = self.hr * (1 - shape) + target * shape
+            past = self.hr > 130 if high else self.hr < 40
+            kind = "tachycardia" if high else "bradycardia"
+            window = slice(int(start), int(start + length + 2 * ramp) + 1)
+            episodes.append(self._label(kind, past, window))
+        return [e for e in episodes if e.end - e.start >= 60_000]
+
+    def _label(self, kind: str, past: npt.NDArray[np.bool_], window: slice) -> Episode:
+        """The episode placed in ``window``: from the first to the last second its clean
+        signal is past the line (``past``)."""
+        inside = np.flatnonzero(past[window]) + window.start
+        if not len(inside):
+            return Episode(kind, 0, 0)  # dropped by the caller's length check
+        return Episode(kind, T0_MS + int(inside[0]) * 1000, T0_MS + int(inside[-1]) * 1000)
+
+    def motion(self) -> None:
+        for _ in range(int(self.rng.integers(20, 41) * self.n / 86400 + 0.5)):
+            start = int(self.rng.uniform(0, self.n - 30))
+            burst = slice(start, start + int(self.rng.uniform(3, 25)))
+            size = burst.stop - burst.start
+            self.artefact[SPO2][burst] = self.spo2[burst] - self.rng.uniform(5, 20, size)
+            self.artefact[HR][burst] = self.hr[burst] * self.rng.choice([0.5, 2.0])
+            if self.rng.random() < 0.5:
+                self.flags[SPO2][burst] |= int(Quality.MOTION)
+
+    def sensor_off(self) -> list[Episode]:
+        episodes = []
+        for _ in range(max(1, int(self.rng.integers(2, 7) * self.n / 86400 + 0.5))):
+            length = self.rng.uniform(60, 1800)
+            start = self._slot(length, margin=120)
+            if start is None:
+                continue
+            off = slice(int(start), int(start + length))
+            for metric, flag in (
+                (SPO2, Quality.NO_CONTACT | Quality.SENSOR_FAULT),
+                (HR, Quality.NO_CONTACT),
+            ):
+                self.flags[metric][off] |= int(flag)
+                self.artefact[metric][off] = np.nan
+            episodes.append(
+                Episode("sensor_off", T0_MS + off.start * 1000, T0_MS + off.stop * 1000)
+            )
+        return episodes
+
+    def dropouts(self) -> None:
+        for _ in range(int(self.rng.integers(3, 9) * self.n / 86400 + 0.5)):
+            start = int(self.rng.uniform(0, self.n - 60))
+            gap = slice(start, start + int(self.rng.uniform(30, 1800)))
+            which = self.rng.choice(3)
+            for metric in [(HR,), (SPO2,), (HR, SPO2)][which]:
+                self.present[metric][gap] = False
+
+    def record(
+        self, patient: str, scenario: str, hours: float, episodes: list[Episode]
+    ) -> PatientRecord:
+        parts = []
+        for metric, clean, noise in ((HR, self.hr, 1.0), (SPO2, self.spo2, 0.5)):
+            measured = (clean + self.rng.normal(0, noise, self.n)).round()
+            artefact = self.artefact[metric]
+            flagged_off = (self.flags[metric] & int(Quality.NO_CONTACT)) != 0
+            measured = np.where(np.isnan(artefact) & ~flagged_off, measured, artefact.round())
+            if metric == SPO2:
+                measured = np.minimum(measured, 100)
+            keep = self.present[metric]
+            parts.append(
+                (
+                    np.full(keep.sum(), metric),
+                    self.t[keep],
+                    measured[keep],
+                    self.flags[metric][keep],
+                )
+            )
+        metric_col, t, value, flags = (np.concatenate(c) for c in zip(*parts, strict=True))
+        order = np.argsort(t, kind="stable")
+        return PatientRecord(
+            patient,
+            scenario,
+            hours,
+            metric_col[order].astype(np.int64),
+            T0_MS + t[order].astype(np.int64) * 1000,
+            value[order].astype(np.float64),
+            flags[order].astype(np.int32),
+            sorted(episodes, key=lambda e: e.start),
+        )
+
+
+def _trapezoid(
+    t: npt.NDArray[np.float64] | npt.NDArray[np.int64], start: float, end: float, ramp: float
+) -> npt.NDArray[np.float64]:
+    """0 outside, 1 on [start, end], linear ramps of ``ramp`` on either side."""
+    rise = np.clip((t - (start - ramp)) / ramp, 0, 1)
+    fall = np.clip(((end + ramp) - t) / ramp, 0, 1)
+    return np.minimum(rise, fall)
+
+
+def _ar1(rng: np.random.Generator, n: int, sigma: float, tau_s: float) -> npt.NDArray[np.float64]:
+    """Slow wander with standard deviation ``sigma`` and correlation time ``tau_s``: an
+    Ornstein-Uhlenbeck process sampled each second, as one linear filter over white noise."""
+    a = np.exp(-1 / tau_s)
+    white = rng.normal(0, sigma * np.sqrt(1 - a * a), n)
+    return np.asarray(lfilter([1.0], [1.0, -a], white))
