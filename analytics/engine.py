@@ -10,6 +10,7 @@ readings of the metrics its rule watches. Events come back with their patient an
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from analytics.detectors.baseline import BaselineDetector
 from analytics.detectors.novelty import NoveltyDetector
 from analytics.detectors.rate_of_change import RateOfChangeDetector
 from analytics.detectors.signal_quality import SignalQualityDetector
+from analytics.detectors.stale import StaleStreams
 from analytics.detectors.threshold import ThresholdDetector
-from analytics.rules import POOR_SIGNAL, SENSOR_PROBLEM, Rule, rules_for
+from analytics.rules import POOR_SIGNAL, SENSOR_PROBLEM, STALE_RULE, Rule, rules_for
 from vigil import metrics
 
 _METRIC_IDS = max(metrics.BY_ID) + 1
@@ -52,7 +54,7 @@ class PatientEvent:
             "rule": e.rule,
             "kind": e.kind,
             "time": _iso(e.time),
-            "value": e.value,
+            "value": None if math.isnan(e.value) else e.value,
             "evidence": evidence,
         }
 
@@ -82,6 +84,7 @@ class Engine:
             for name in self.detectors
         }
         self.artefacts = ArtefactMarker()
+        self.silence = StaleStreams(STALE_RULE)
         self._slot_metric = np.zeros(1024, dtype=np.int64)
         """Metric id of each slot (capacity doubles as streams arrive)."""
 
@@ -117,6 +120,8 @@ class Engine:
             self._slot_metric = np.r_[self._slot_metric, np.zeros(slot, np.int64)]
         self._slot_metric[slot] = metric
         self.artefacts.configure(slot, LIMITS.get(metric))
+        if metric in LIMITS:  # the vital signs; a battery level may be sparse
+            self.silence.configure(slot)
         for rule in rules_for(2 if patient in self.scale2 else 1, self.optional):
             if metric in rule.metrics:
                 self._configure(rule, slot, row)
@@ -153,7 +158,7 @@ class Engine:
 
     def stateful(self) -> list[tuple[str, Stateful]]:
         """Everything a checkpoint keeps, by name."""
-        return [("artefacts", self.artefacts), *self.detectors.items()]
+        return [("artefacts", self.artefacts), ("silence", self.silence), *self.detectors.items()]
 
     def score(
         self,
@@ -170,16 +175,53 @@ class Engine:
         batch = self.artefacts.mark(batch)
         reading_metric = self._slot_metric[batch.stream]
         watched: dict[tuple[int, ...], Readings] = {}  # rules share their metric sets
-        out = []
+        out = self._named(self.silence.score(batch))
         for name, detector in self.detectors.items():
             group = self._rule_metrics[name]
             if group not in watched:
                 watched[group] = batch.take(np.isin(reading_metric, group))
             if len(watched[group]):
-                for event in detector.score(watched[group]):
-                    patient, m = self.keys[event.stream]
-                    out.append(PatientEvent(patient, metrics.BY_ID[m].name, event))
+                out += self._named(detector.score(watched[group]))
         out.sort(key=lambda p: (p.event.time, p.patient, p.event.rule))
+        return out
+
+    def score_recorded(
+        self,
+        patients: Sequence[str],
+        metric: npt.ArrayLike,
+        time: npt.ArrayLike,
+        value: npt.ArrayLike,
+        flags: npt.ArrayLike,
+    ) -> list[PatientEvent]:
+        """Score readings in time order from a recording, with the clock following the data:
+        where a stream would fall silent before the next reading, :meth:`tick` at that
+        moment, so replay reports silences as the live service would."""
+        time = np.asarray(time, dtype=np.int64)
+        metric, value, flags = np.asarray(metric), np.asarray(value), np.asarray(flags)
+        out: list[PatientEvent] = []
+        a, n = 0, len(time)
+        while a < n:
+            due = self.silence.next_due()
+            if due is not None and due <= time[a]:
+                out += self.tick(due)
+                continue
+            # No stream seen from here on can fall silent before stale_s after it.
+            limit = int(time[a]) + self.silence.stale_ms
+            b = int(np.searchsorted(time, limit if due is None else min(due, limit)))
+            out += self.score(patients[a:b], metric[a:b], time[a:b], value[a:b], flags[a:b])
+            a = b
+        return out
+
+    def tick(self, now_ms: int) -> list[PatientEvent]:
+        """What the clock says: streams silent for too long (see
+        :mod:`analytics.detectors.stale`). The service calls it every second."""
+        return self._named(self.silence.tick(now_ms))
+
+    def _named(self, events: list[Event]) -> list[PatientEvent]:
+        out = []
+        for event in events:
+            patient, m = self.keys[event.stream]
+            out.append(PatientEvent(patient, metrics.BY_ID[m].name, event))
         return out
 
 

@@ -6,7 +6,8 @@ an alert candidate) for that patient between the episode's start and a minute af
 the delay is from the start (the first second the clean signal was past the line) to that
 event, so it includes the rules' persistence delay. A clinical event that persists anywhere
 else, more than two minutes from any labelled clinical episode of the patient, is false;
-technical events ('check the sensor') are counted apart, against the sensor-off labels.
+technical events ('check the sensor', no data) are counted apart, against the sensor-off
+and dropout labels.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from analytics.rules import RULE_NAMES, SCALE_1, SCALE_2, TECHNICAL
+from analytics.rules import RULE_NAMES, SCALE_1, SCALE_2, STALE_RULE, TECHNICAL
 
 RULES_FOR = {
     "desaturation": {"spo2_desaturation", "spo2_news2_red", "spo2_below_baseline"},
     "tachycardia": {"hr_news2_red_high", "hr_extreme_high", "hr_rising", "hr_off_baseline"},
     "bradycardia": {"hr_news2_red_low", "hr_extreme_low", "hr_off_baseline"},
     "sensor_off": {r.name for r in TECHNICAL},
+    "dropout": {STALE_RULE},
 }
-TECHNICAL_RULES = {r.name for r in TECHNICAL}
+TECHNICAL_RULES = {r.name for r in TECHNICAL} | {STALE_RULE}
+TECHNICAL_KINDS = ("sensor_off", "dropout")
 CLINICAL_RULES = set(RULE_NAMES) - TECHNICAL_RULES
 CAUGHT_AFTER_END_MS = 60_000
 FALSE_MARGIN_MS = 120_000
@@ -77,8 +80,8 @@ def evaluate(
             if hits:
                 row["caught"] += 1
                 delays[p.scenario].append(max(0, min(hits) - start) / 1000)
-        clinical_spans = [(s, e) for k, s, e in p.episodes if k != "sensor_off"]
-        sensor_spans = [(s, e) for k, s, e in p.episodes if k == "sensor_off"]
+        clinical_spans = [(s, e) for k, s, e in p.episodes if k not in TECHNICAL_KINDS]
+        sensor_spans = [(s, e) for k, s, e in p.episodes if k in TECHNICAL_KINDS]
         for e in mine:
             if e.rule in CLINICAL_RULES and not _near(e.time, clinical_spans):
                 row["false_clinical"] += 1

@@ -125,7 +125,7 @@ def parse_time(text: str) -> int:
 
 
 def replay(rows: Rows, engine: Engine) -> Iterator[PatientEvent]:
-    """Score the rows in time order, a chunk at a time."""
+    """Score the rows in time order, a chunk at a time, with the clock following the data."""
     order = np.argsort(np.asarray(rows.time, dtype=np.int64), kind="stable")
     patient = np.asarray(rows.patient, dtype=object)[order]
     metric = np.asarray(rows.metric, dtype=np.int64)[order]
@@ -134,7 +134,9 @@ def replay(rows: Rows, engine: Engine) -> Iterator[PatientEvent]:
     flags = np.asarray(rows.flags, dtype=np.int32)[order]
     for a in range(0, len(order), CHUNK):
         b = a + CHUNK
-        yield from engine.score(list(patient[a:b]), metric[a:b], time[a:b], value[a:b], flags[a:b])
+        yield from engine.score_recorded(
+            list(patient[a:b]), metric[a:b], time[a:b], value[a:b], flags[a:b]
+        )
 
 
 class DatabaseReplay:
@@ -159,7 +161,7 @@ class DatabaseReplay:
             while chunk := cur.fetchmany(CHUNK):
                 patient, metric, time, value, flags = zip(*chunk, strict=True)
                 self.rows += len(chunk)
-                yield from engine.score(
+                yield from engine.score_recorded(
                     list(patient),
                     np.array(metric),
                     np.array(time),

@@ -201,6 +201,11 @@ TECHNICAL = (
 )
 
 
+STALE_RULE = "no_data"
+"""The technical condition of a vital-sign stream silent for five minutes (by the clock, see
+analytics.detectors.stale); cleared by its next reading."""
+
+
 def rules_for(scale: int, optional: Iterable[str] = ()) -> tuple[Rule, ...]:
     """The rules for a patient on NEWS2 SpO2 scale 1 or 2, with the optional rules named."""
     if scale not in (1, 2):

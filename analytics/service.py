@@ -111,11 +111,15 @@ class AnalyticsService:
         self._client.on_connect = lambda c, *_: self._subscribe(c)
         self._subscribe(self._client)
         due = time.monotonic() + self.settings.analytics_checkpoint_s
+        ticked = 0.0
         try:
             while not stop.is_set():
                 messages = self._inbox.take(0.2, self.settings.analytics_batch_ms, _MAX_BYTES)
                 if messages:
                     self.handle(messages)
+                if time.monotonic() >= ticked + 1.0:
+                    ticked = time.monotonic()
+                    self.publish(self.engine.tick(time.time_ns() // 1_000_000))
                 if time.monotonic() >= due:
                     self.save()
                     due = time.monotonic() + self.settings.analytics_checkpoint_s
@@ -148,16 +152,21 @@ class AnalyticsService:
             if batch.gateway == gateway:
                 batches.append(batch)
         events = self.score(batches)
+        self.publish(events)
         assert self._client is not None
-        for event in events:
-            self._client.publish(
-                patient_events(event.patient), json.dumps(self.describe(event)).encode(), qos=1
-            )
         for message in messages:
             if message.qos > 0:
                 self._client.ack(message.mid, message.qos)
         self.counters.messages += len(messages)
         return events
+
+    def publish(self, events: list[PatientEvent]) -> None:
+        assert self._client is not None
+        for event in events:
+            self._client.publish(
+                patient_events(event.patient), json.dumps(self.describe(event)).encode(), qos=1
+            )
+        self.counters.events += len(events)
 
     def score(self, batches: list[Batch]) -> list[PatientEvent]:
         if not batches:
@@ -174,7 +183,6 @@ class AnalyticsService:
             np.concatenate([b.flags for b in batches]),
         )
         self.counters.readings += len(patients)
-        self.counters.events += len(events)
         return events
 
     def describe(self, event: PatientEvent) -> dict[str, object]:

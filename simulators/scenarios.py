@@ -15,7 +15,8 @@ trouble on top:
   half of them flagged by the oximeter as motion, half not, as with real devices;
 - ``sensor_off``: 1-30 minutes with the probe off the finger and the strap without contact
   (flagged, no value), labelled for the technical 'check the sensor' rule;
-- ``dropout``: 30 s to 30 minutes with no readings at all from one device or both;
+- ``dropout``: 30 s to 30 minutes with no readings at all from one device or both,
+  labelled when five minutes or longer (for the technical 'no data' rule);
 - ``normal``: nothing but the day itself.
 
 Labels are intervals of the *clean* signal (before measurement noise): the time a clinician
@@ -42,7 +43,7 @@ HR, SPO2 = metrics.HEART_RATE.id, metrics.SPO2.id
 @dataclass(frozen=True, slots=True)
 class Episode:
     """A labelled condition: ``kind`` is one of desaturation, tachycardia, bradycardia,
-    sensor_off; times in epoch milliseconds."""
+    sensor_off, dropout; times in epoch milliseconds."""
 
     kind: str
     start: int
@@ -76,7 +77,7 @@ def generate(scenario: str, patient: str, seed: int, hours: float = 24) -> Patie
     elif scenario == "sensor_off":
         episodes = day.sensor_off()
     elif scenario == "dropout":
-        day.dropouts()
+        episodes = day.dropouts()
     return day.record(patient, scenario, hours, episodes)
 
 
@@ -208,13 +209,24 @@ class _Day:
             )
         return episodes
 
-    def dropouts(self) -> None:
+    def dropouts(self) -> list[Episode]:
+        """Gaps; those of five minutes or more are labelled (five minutes of silence is the
+        'no data' technical condition)."""
+        episodes = []
         for _ in range(int(self.rng.integers(3, 9) * self.n / 86400 + 0.5)):
-            start = int(self.rng.uniform(0, self.n - 60))
-            gap = slice(start, start + int(self.rng.uniform(30, 1800)))
+            length = self.rng.uniform(30, 1800)
+            start = self._slot(length, margin=120)
+            if start is None:
+                continue
+            gap = slice(int(start), int(start + length))
             which = self.rng.choice(3)
             for metric in [(HR,), (SPO2,), (HR, SPO2)][which]:
                 self.present[metric][gap] = False
+            if length >= 300:
+                episodes.append(
+                    Episode("dropout", T0_MS + gap.start * 1000, T0_MS + gap.stop * 1000)
+                )
+        return episodes
 
     def record(
         self, patient: str, scenario: str, hours: float, episodes: list[Episode]

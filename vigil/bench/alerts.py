@@ -62,7 +62,7 @@ def bench_alerts(patients_per_kind: int = 20, hours: float = 24, seed: int = 1) 
         for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
             if a == b:
                 continue
-            for e in engine.score(
+            for e in engine.score_recorded(
                 [names[j] for j in who[a:b].tolist()],
                 metric[a:b],
                 time[a:b],
