@@ -2,7 +2,7 @@
 
 The demo is a supervisor. It starts (or uses, when VIGIL_DATABASE_URL / VIGIL_MQTT_URL are
 set) PostgreSQL and a broker, then runs each service as its own `vigil` process, exactly as
-in production: ingest, the API, and a gateway serving simulated wearables. It prints a
+in production: ingest, analytics, the API, and a gateway serving simulated wearables. It prints a
 status line every few seconds; on Ctrl-C or after --duration it stops the gateway first
 (so its outbox drains), waits for ingest to store what was published, stops the rest, and
 prints a summary whose last line is JSON.
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,18 @@ import psycopg
 
 from ingest.migrate import migrate
 from ingest.stats import ingest_stats
+from vigil import mqtt as vigil_mqtt
 from vigil.api.tokens import create_client
 from vigil.embedded.broker import PrivateBroker, start_broker
 from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
 from vigil.embedded.processes import spawn, stop, vigil_command, wait_for_port
 from vigil.mqtt import Watcher
 from vigil.settings import Settings
-from vigil.wire.topics import Topics, service_status
+from vigil.wire.topics import EVENTS, Topics, service_status
 
 GATEWAY_ID = "demo-gw"
 INGEST_ID = "demo-ingest"
+ANALYTICS_ID = "demo-analytics"
 STATUS_EVERY_S = 5.0
 
 
@@ -47,6 +50,7 @@ class Demo:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.gateway_topic = Topics(GATEWAY_ID).status
         self.status: Watcher | None = None
+        self.events: EventCounter | None = None
         self._postgres: EmbeddedPostgres | None = None
         self._broker: PrivateBroker | None = None
         self._temp: tempfile.TemporaryDirectory[str] | None = None
@@ -67,6 +71,8 @@ class Demo:
                 "VIGIL_GATEWAY_ID": GATEWAY_ID,
                 "VIGIL_GATEWAY_DATA_DIR": str(data / "gateway"),
                 "VIGIL_INGEST_CLIENT_ID": INGEST_ID,
+                "VIGIL_ANALYTICS_CLIENT_ID": ANALYTICS_ID,
+                "VIGIL_ANALYTICS_STATE_DIR": str(data / "analytics"),
                 "VIGIL_LOG_LEVEL": "WARNING",
             }
             logs = data / "logs"
@@ -75,6 +81,12 @@ class Demo:
             # Readings published before ingest's session exists would have no subscriber.
             if not status.wait_for(service_status(INGEST_ID), "state", "online", 30):
                 raise RuntimeError(f"ingest did not come online; see {logs / 'ingest.log'}")
+            self.events = EventCounter(self.settings.model_copy(update={"mqtt_url": mqtt_url}))
+            self.processes["analytics"] = spawn(
+                vigil_command("analytics"), env, logs / "analytics.log"
+            )
+            if not status.wait_for(service_status(ANALYTICS_ID), "state", "online", 30):
+                raise RuntimeError(f"analytics did not come online; see {logs / 'analytics.log'}")
             self.processes["api"] = spawn(
                 vigil_command("api", "--port", str(self.args.api_port)), env, logs / "api.log"
             )
@@ -132,7 +144,7 @@ class Demo:
         settings = self.settings.model_copy(update={"mqtt_url": mqtt_url})
         self.status = Watcher(
             settings,
-            [self.gateway_topic, service_status(INGEST_ID)],
+            [self.gateway_topic, service_status(INGEST_ID), service_status(ANALYTICS_ID)],
             f"demo-monitor-{time.time_ns()}",
         )
         return self.status
@@ -176,7 +188,8 @@ class Demo:
                 print(
                     f"patients {self.args.patients} | readings/s {rate:7.1f} | "
                     f"stored {stats.readings_stored} | lag {lag} | "
-                    f"outbox {self._gateway_status().get('outbox_depth', '?')}",
+                    f"outbox {self._gateway_status().get('outbox_depth', '?')} | "
+                    f"events {self._events('all')} (alert candidates {self._events('persisted')})",
                     flush=True,
                 )
                 if deadline is not None and time.monotonic() >= deadline:
@@ -205,16 +218,21 @@ class Demo:
             "dead_letters": stats.dead_letters,
             "outbox_left": self._gateway_status().get("outbox_depth"),
             "lag_s": _lag_s(stats.newest_measurement, raw=True),
+            "analytics_events": self._events("all"),
+            "alert_candidates": self._events("persisted"),
         }
 
     def _stop_everything(self) -> None:
-        for name in ("gateway", "ingest", "api"):
+        for name in ("gateway", "analytics", "ingest", "api"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop(process)
         if self.status is not None:
             self.status.close()
             self.status = None
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         if self._broker is not None:
             self._broker.stop()
             self._broker = None
@@ -225,6 +243,9 @@ class Demo:
             self._temp.cleanup()
             self._temp = None
 
+    def _events(self, kind: str) -> int:
+        return self.events.count(kind) if self.events else 0
+
     def _gateway_status(self) -> dict[str, Any]:
         return self.status.get(self.gateway_topic) if self.status else {}
 
@@ -233,9 +254,39 @@ class Demo:
         print(
             f"published {summary['readings_published']} readings, "
             f"stored {summary['readings_stored']}, duplicates {summary['duplicates']}, "
-            f"dead letters {summary['dead_letters']}"
+            f"dead letters {summary['dead_letters']}; analytics events "
+            f"{summary['analytics_events']}, alert candidates {summary['alert_candidates']}"
         )
         print(json.dumps(summary), flush=True)
+
+
+class EventCounter:
+    """Counts the analytics events the demo's patients cause, by kind."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._client = vigil_mqtt.connect(
+            settings, f"demo-events-{time.time_ns()}", on_message=self._on_message
+        )
+        self._client.subscribe(EVENTS, qos=1)
+
+    def _on_message(self, _c: Any, _u: Any, message: Any) -> None:
+        try:
+            kind = str(json.loads(message.payload)["kind"])
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._lock:
+            self._counts[kind] += 1
+            self._counts["all"] += 1
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            return self._counts[kind]
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 def _lag_s(newest: datetime | None, raw: bool = False) -> Any:

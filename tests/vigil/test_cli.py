@@ -129,6 +129,9 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     assert "| readings/s" in result.stdout
     assert leftovers(str(tmp_path)) == []
     assert (tmp_path / "data" / "postgres").is_dir()  # not --ephemeral: data stays
+    # analytics scored the readings and saved its state at shutdown
+    assert summary["analytics_events"] >= summary["alert_candidates"] >= 0
+    assert (tmp_path / "data" / "analytics" / "engine-0-of-1.npz").is_file()
 
 
 @pytest.mark.slow
