@@ -9,10 +9,11 @@ readings of the metrics its rule watches. Events come back with their patient an
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Event, Readings
+from analytics.config import PatientRules
 from analytics.detectors.artefacts import LIMITS, ArtefactMarker
 from analytics.detectors.base import Detector, Stateful
 from analytics.detectors.baseline import BaselineDetector
@@ -66,13 +68,19 @@ def _iso(ms: int) -> str:
 
 class Engine:
     def __init__(
-        self, scale2_patients: Iterable[str] = (), optional_rules: Iterable[str] = ()
+        self,
+        scale2_patients: Iterable[str] = (),
+        optional_rules: Iterable[str] = (),
+        patients: Mapping[str, PatientRules] | None = None,
     ) -> None:
         self.scale2 = set(scale2_patients)
         """Patients scored on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure)."""
         self.optional = tuple(sorted(set(optional_rules)))
         """Optional rules (analytics.rules.OPTIONAL) on for every patient."""
-        rules = rules_for(1, self.optional) + rules_for(2, self.optional)
+        self.patients = dict(patients or {})
+        """What differs from the defaults, per patient (see analytics.config)."""
+        anyone = set(self.optional).union(*(c.optional for c in self.patients.values()))
+        rules = rules_for(1, anyone) + rules_for(2, anyone)
         self.keys: list[tuple[str, int]] = []
         """(patient, metric id) of each stream slot."""
         self._patient_row: dict[str, int] = {}
@@ -122,10 +130,25 @@ class Engine:
         self.artefacts.configure(slot, LIMITS.get(metric))
         if metric in LIMITS:  # the vital signs; a battery level may be sparse
             self.silence.configure(slot)
-        for rule in rules_for(2 if patient in self.scale2 else 1, self.optional):
+        for rule in self.rules_of(patient):
             if metric in rule.metrics:
                 self._configure(rule, slot, row)
         return slot
+
+    def rules_of(self, patient: str) -> tuple[Rule, ...]:
+        """The defaults, with the patient's scale, optional and disabled rules, and
+        thresholds from their configuration."""
+        config = self.patients.get(patient)
+        if config is None:
+            return rules_for(2 if patient in self.scale2 else 1, self.optional)
+        scale = config.scale or (2 if patient in self.scale2 else 1)
+        rules = rules_for(scale, {*self.optional, *config.optional})
+        numbers: dict[str, dict[str, Any]] = dict(config.thresholds)  # floats, validated
+        return tuple(
+            dataclasses.replace(rule, **numbers.get(rule.name, {}))
+            for rule in rules
+            if rule.name not in config.disabled
+        )
 
     def _configure(self, rule: Rule, slot: int, patient_row: int) -> None:
         detector = self.detectors[rule.name]
@@ -255,13 +278,19 @@ def save_checkpoint(engine: Engine, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def load_checkpoint(path: Path, scale2: Iterable[str] | None = None) -> Engine:
-    """The engine saved at ``path``; with ``scale2``, patients on SpO2 scale 2 as configured
-    now rather than as they were when it was saved."""
+def load_checkpoint(
+    path: Path,
+    scale2: Iterable[str] | None = None,
+    patients: Mapping[str, PatientRules] | None = None,
+) -> Engine:
+    """The engine saved at ``path``; with ``scale2`` and ``patients``, the rules as
+    configured now rather than as they were when it was saved (state is kept, thresholds
+    are rebuilt)."""
     with np.load(path) as saved:
         engine = Engine(
             saved["scale2"].tolist() if scale2 is None else scale2,
             saved["optional"].tolist() if "optional" in saved.files else (),
+            patients,
         )
         for patient, metric in zip(
             saved["patients"].tolist(), saved["metrics"].tolist(), strict=True

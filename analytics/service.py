@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from analytics.config import load_patient_rules
 from analytics.engine import Engine, PatientEvent, load_checkpoint, save_checkpoint
 from vigil import mqtt as vigil_mqtt
 from vigil.inbox import Inbox
@@ -79,15 +80,20 @@ class AnalyticsService:
         self._gateway_of_patient: dict[str, str] = {}
 
     def _load(self) -> Engine:
+        """The checkpoint's state under the rules as configured now. A configuration file
+        that cannot be read stops the service (ConfigError): running on defaults a care team
+        has changed would be wrong without anyone knowing."""
         scale2 = [p.strip() for p in self.settings.analytics_scale2_patients.split(",")]
         scale2 = [p for p in scale2 if p]
+        path = self.settings.analytics_patients_file
+        patients = load_patient_rules(path) if path else {}
         if not self.checkpoint.exists():
-            return Engine(scale2)
+            return Engine(scale2, patients=patients)
         try:
-            engine = load_checkpoint(self.checkpoint, scale2)
+            engine = load_checkpoint(self.checkpoint, scale2, patients)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("checkpoint %s unreadable (%s): starting cold", self.checkpoint, exc)
-            return Engine(scale2)
+            return Engine(scale2, patients=patients)
         log.info("resumed %d streams from %s", len(engine.keys), self.checkpoint)
         return engine
 

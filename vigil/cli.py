@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -247,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--to", dest="until", metavar="TIME", help="with --from: until (now)")
     replay.add_argument("--output", required=True, metavar="FILE.jsonl", help="one event per line")
+    replay.add_argument(
+        "--patients",
+        metavar="FILE.json",
+        help="per-patient rule changes (VIGIL_ANALYTICS_PATIENTS_FILE; see analytics/config.py)",
+    )
     replay.add_argument(
         "--scale2",
         action="append",
@@ -657,7 +663,7 @@ def _analytics_service(settings: Settings) -> int:
         raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
     try:
         service = AnalyticsService(settings)
-    except ValueError as exc:
+    except ValueError as exc:  # a bad shard, or a ConfigError naming the patient and field
         raise UserError(str(exc)) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -668,10 +674,15 @@ def _analytics_service(settings: Settings) -> int:
 
 
 def _analytics_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.config import ConfigError, load_patient_rules
     from analytics.engine import Engine
     from analytics.replay import DatabaseReplay, ReplayError, parse_csv, parse_time, replay
 
-    engine = Engine(args.scale2)
+    path = args.patients or settings.analytics_patients_file
+    try:
+        engine = Engine(args.scale2, patients=load_patient_rules(Path(path)) if path else None)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     if args.since is None:
         if args.until is not None:
             raise UserError("--to goes with --from")

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         description="Comma-separated patients scored on NEWS2 SpO2 scale 2 (hypercapnic "
         "respiratory failure, target 88-92 %)",
     )
+    analytics_patients_file: Path | None = Field(
+        default=None,
+        description="JSON of per-patient rule changes (scale, optional and disabled rules, "
+        "thresholds); see analytics/config.py",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
     api_port: int = Field(default=8000, description="Port the API listens on")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
