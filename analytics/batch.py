@@ -63,6 +63,15 @@ class Readings:
     def take(self, mask: npt.NDArray[np.bool_]) -> Readings:
         return Readings(self.stream[mask], self.time[mask], self.value[mask], self.flags[mask])
 
+    def after(self, last_time: Int64s) -> Readings:
+        """The readings later than their stream's ``last_time`` (indexed by stream), the
+        first of any with the same time: what a detector has not seen yet. Late and repeated
+        readings change nothing, so a redelivered batch is harmless."""
+        first, _ = self.segments
+        newer = self.time > last_time[self.stream]
+        newer[1:] &= (self.time[1:] > self.time[:-1]) | first[1:]
+        return self if newer.all() else self.take(newer)
+
     def index_of(self, stream: int, time: int) -> int:
         """Where the reading of ``stream`` at ``time`` is (the first, if there are ties):
         how a detector finds the evidence for one of its few events without a pass over

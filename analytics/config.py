@@ -95,8 +95,7 @@ def load_patient_rules(path: Path) -> dict[str, PatientRules]:
             rules[patient] = PatientRules.model_validate(entry)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}"
-                for e in exc.errors()
+                f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"{path}: patient {patient}: {problems}") from None
     return rules

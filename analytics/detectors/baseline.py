@@ -183,12 +183,8 @@ class BaselineDetector:
         self._grow(self.condition.streams)
         # What the condition will ignore (late readings, a second one at the same time)
         # must not teach the baseline either.
-        first, start = batch.segments
-        newer = batch.time > self.condition.last_time[batch.stream]
-        newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]
-        if not newer.all():
-            batch = batch.take(newer)
-            first, start = batch.segments
+        batch = batch.after(self.condition.last_time)
+        _, start = batch.segments
         if not len(batch):
             return []
         span = (batch.time - batch.time[start]) * self.level.rate

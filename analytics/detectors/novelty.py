@@ -129,20 +129,14 @@ class NoveltyDetector:
         if not len(batch):
             return []
         self._grow_streams(int(batch.stream.max()) + 1)
+        batch = batch.after(self.last_time)
+        if not len(batch):
+            return []
         first, _ = batch.segments
-        newer = batch.time > self.last_time[batch.stream]
-        newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]
         last = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]
-        self.last_time[batch.stream[last]] = np.maximum(
-            self.last_time[batch.stream[last]], batch.time[last]
-        )
+        self.last_time[batch.stream[last]] = batch.time[last]
         patient = self.patient[batch.stream]
-        usable = (
-            newer
-            & (patient >= 0)
-            & ~np.isnan(batch.value)
-            & ((batch.flags & self.ignore_flags) == 0)
-        )
+        usable = (patient >= 0) & ~np.isnan(batch.value) & ((batch.flags & self.ignore_flags) == 0)
         if not usable.any():
             return []
         # The patient's readings in time order, across both streams.

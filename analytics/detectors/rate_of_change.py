@@ -77,13 +77,9 @@ class RateOfChangeDetector:
         self._grow(self.condition.streams)
         # What the condition will ignore (late readings, a second reading at the same time)
         # must not move the windows either.
-        first_of_stream, _ = batch.segments
-        newer = batch.time > self.condition.last_time[batch.stream]
-        newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first_of_stream[1:]
-        if not newer.all():
-            batch = batch.take(newer)
-            if not len(batch):
-                return []
+        batch = batch.after(self.condition.last_time)
+        if not len(batch):
+            return []
         s, t = batch.stream, batch.time
         usable = ~np.isnan(batch.value) & ((batch.flags & self.ignore_flags) == 0)
         signed = np.where(usable, self.sign * batch.value, np.inf)

@@ -116,11 +116,7 @@ class ThresholdDetector:
         events in stream, then time order. Readings at or before a stream's last scored
         time are ignored: late data cannot rewrite a condition already reported."""
         self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
-        first, _ = batch.segments
-        newer = batch.time > self.last_time[batch.stream]
-        newer[1:] &= (batch.time[1:] > batch.time[:-1]) | first[1:]  # ties: the first one
-        if not newer.all():
-            batch = batch.take(newer)
+        batch = batch.after(self.last_time)
         if not len(batch):
             return []
         s, v = batch.stream, batch.value
