@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import math
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,6 +96,8 @@ class Engine:
         self.silence = StaleStreams(STALE_RULE)
         self._slot_metric = np.zeros(1024, dtype=np.int64)
         """Metric id of each slot (capacity doubles as streams arrive)."""
+        self.saved_at: int | None = None
+        """Wall-clock epoch ms of the checkpoint this engine was loaded from."""
 
     def streams(self, patients: Sequence[str], metric: npt.NDArray[np.integer[Any]]) -> Any:
         """Slot of each reading's stream, new streams getting theirs and their rules.
@@ -268,6 +271,7 @@ def save_checkpoint(engine: Engine, path: Path) -> None:
         "metrics": np.asarray([m for _, m in engine.keys], dtype=np.int64),
         "scale2": np.asarray(sorted(engine.scale2), dtype=str),
         "optional": np.asarray(engine.optional, dtype=str),
+        "saved_at": np.asarray(time.time_ns() // 1_000_000, dtype=np.int64),
     }
     for name, detector in engine.stateful():
         for key, array in detector.state().items():
@@ -292,6 +296,8 @@ def load_checkpoint(
             saved["optional"].tolist() if "optional" in saved.files else (),
             patients,
         )
+        if "saved_at" in saved.files:
+            engine.saved_at = int(saved["saved_at"])
         for patient, metric in zip(
             saved["patients"].tolist(), saved["metrics"].tolist(), strict=True
         ):

@@ -146,8 +146,8 @@ class DatabaseReplay:
 
     def __init__(self, conn: psycopg.Connection, since_ms: int, until_ms: int) -> None:
         self.conn = conn
-        self.since = _moment(since_ms)
-        self.until = _moment(until_ms)
+        self.since = utc_moment(since_ms)
+        self.until = utc_moment(until_ms)
         self.rows = 0
 
     def events(self, engine: Engine) -> Iterator[PatientEvent]:
@@ -170,7 +170,7 @@ class DatabaseReplay:
                 )
 
 
-def _moment(ms: int) -> datetime:
+def utc_moment(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 

@@ -12,8 +12,11 @@ seen, and the event id lets the alerts service drop a repeat).
 
 The engine's state is saved every ``analytics_checkpoint_s`` and on shutdown, and loaded at
 start: a restart resumes with the patients' baselines and open conditions rather than a
-four-hour warm-up. What was acknowledged after the last checkpoint and before a crash is
-missing from the detectors' state (the readings are in the database, not re-scored).
+four-hour warm-up. Readings acknowledged after the last checkpoint and before a crash will
+not come again from the broker, but ingest has stored them: with a database configured,
+the service first scores what was received since the checkpoint (:meth:`catch_up`), in
+time order, and publishes what that finds (events already published before the crash come
+again with the same id).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
+import psycopg
 
 from analytics.config import load_patient_rules
 from analytics.engine import Engine, PatientEvent, load_checkpoint, save_checkpoint
+from analytics.replay import utc_moment
 from vigil import mqtt as vigil_mqtt
 from vigil.inbox import Inbox
 from vigil.resources import keep_freed_arrays
@@ -40,6 +45,9 @@ from vigil.wire.topics import ALL, gateway_of, patient_events, service_status
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_MEASURED_MS = 3_600_000
+"""Catching up reads readings measured up to an hour before the checkpoint (received after
+it): a gateway's backlog after a short outage arrives late."""
 _MAX_BYTES = 8 * 2**20
 """At most this much payload per micro-batch (about 140,000 readings)."""
 
@@ -116,6 +124,8 @@ class AnalyticsService:
             return self.counters
         self._client.on_connect = lambda c, *_: self._subscribe(c)
         self._subscribe(self._client)
+        if self.settings.database_url and self.engine.saved_at is not None:
+            self.catch_up(self.engine.saved_at)
         due = time.monotonic() + self.settings.analytics_checkpoint_s
         ticked = 0.0
         try:
@@ -165,6 +175,46 @@ class AnalyticsService:
                 self._client.ack(message.mid, message.qos)
         self.counters.messages += len(messages)
         return events
+
+    def catch_up(self, saved_at: int) -> int:
+        """Score the stored readings received since ``saved_at`` (less a margin) for this
+        shard's gateways; the broker's messages wait in the inbox meanwhile. Returns the
+        readings scored. A database that cannot be read is logged and passed over: the
+        service runs with the checkpoint's state, as it would without a database."""
+        assert self.settings.database_url
+        scored = 0
+        try:
+            with (
+                psycopg.connect(self.settings.database_url) as conn,
+                conn.transaction(),
+                conn.cursor(name="vigil_analytics_catch_up") as cur,
+            ):
+                cur.execute(
+                    "SELECT patient, metric, (extract(epoch FROM effective) * 1000)::bigint,"
+                    " value, flags, gateway FROM observation"
+                    " WHERE effective >= %s AND received >= %s ORDER BY effective",
+                    (utc_moment(saved_at - CATCH_UP_MEASURED_MS), utc_moment(saved_at - 10_000)),
+                )
+                while chunk := cur.fetchmany(10_000):
+                    rows = [r for r in chunk if self.owns(r[5])]
+                    if not rows:
+                        continue
+                    patient, metric, at, value, flags, _ = zip(*rows, strict=True)
+                    self.publish(
+                        self.engine.score_recorded(
+                            list(patient),
+                            np.array(metric),
+                            np.array(at),
+                            np.array(value),
+                            np.array(flags),
+                        )
+                    )
+                    scored += len(rows)
+        except psycopg.Error as exc:
+            log.warning("catching up from the database failed (%s); going on", exc)
+        self.counters.readings += scored
+        log.info("caught up %d readings stored since the checkpoint", scored)
+        return scored
 
     def publish(self, events: list[PatientEvent]) -> None:
         assert self._client is not None

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 
 from analytics.service import AnalyticsCounters, AnalyticsService, shard_of
+from ingest import writer
 from tests.builders import T0, batch
 from tests.e2e.harness import publish, wait_for
 from vigil import mqtt as vigil_mqtt
@@ -97,8 +99,10 @@ FALLING = [97, 95, 93, 91, 89, 87, 85, 84]
 DESATURATION = FALLING + [84] * 20 + [86, 88, 90, 92, 94]
 
 
-def spo2_seconds(gateway: str, patient: str, first_s: int, values: list[float], seq: int) -> bytes:
-    rows = [(patient, "spo2", T0 + (first_s + i) * 1000, v) for i, v in enumerate(values)]
+def spo2_seconds(
+    gateway: str, patient: str, first_s: int, values: list[float], seq: int, t0: int = T0
+) -> bytes:
+    rows = [(patient, "spo2", t0 + (first_s + i) * 1000, v) for i, v in enumerate(values)]
     return encode_batch(batch(gateway, seq, rows))
 
 
@@ -187,3 +191,32 @@ def test_an_undecodable_payload_is_skipped_and_the_rest_scored(make_settings: An
         counters = running.stop()
         events.close()
     assert counters.undecodable == 2 and counters.readings == 3
+
+
+@pytest.mark.services
+def test_readings_stored_after_the_checkpoint_are_scored_at_restart(
+    make_settings: Any, database_url: str
+) -> None:
+    """What a crashed worker acknowledged after its last checkpoint will not come again from
+    the broker; ingest stored it, and the restarted worker scores it from the database."""
+    settings = make_settings(database_url=database_url)
+    events = Events(settings)
+    now = time.time_ns() // 1_000_000 - 60_000  # catching up reads the last hour's readings
+    try:
+        first = Running(settings)
+        payload = spo2_seconds("gw-d", "p-d", 0, [84] * 10, 0, t0=now)
+        publish(settings, Topics("gw-d").readings, [payload])
+        assert wait_for(lambda: events.kinds("p-d") == ["started"], 15)
+        first.stop()  # checkpoint: the condition is pending since 0 s
+        # Acknowledged by the lost worker, stored by ingest, never to be redelivered:
+        rows = [("p-d", "spo2", now + s * 1000, 84.0) for s in range(10, 20)]
+        with psycopg.connect(database_url) as conn:
+            writer.store(conn, [batch("gw-d", 1, rows)])
+            conn.commit()
+        second = Running(settings)
+        assert wait_for(lambda: "persisted" in events.kinds("p-d"), 15)
+        counters = second.stop()
+    finally:
+        events.close()
+    assert events.kinds("p-d") == ["started", "persisted"]
+    assert counters.readings == 10
