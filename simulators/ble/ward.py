@@ -20,7 +20,7 @@ from bumble.transport import Transport
 from simulators.ble.backend import GATEWAY_ADDRESS, BumbleCentral
 from simulators.ble.radio import VirtualRadio
 from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
-from simulators.physiology import Physiology
+from simulators.physiology import Physiology, Scripted
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Ward:
         seed: int = 1,
         interval_s: float = 1.0,
         sent_log: TextIO | None = None,
+        scripts: dict[int, tuple[Scripted, ...]] | None = None,
     ) -> None:
         if patients < 1 or patients > 0xFFFF:
             raise ValueError("a ward holds 1 to 65535 patients")
@@ -66,6 +67,8 @@ class Ward:
         self.pairings: dict[str, str] = {}
         """Device address -> patient id, what a patient sets up with `vigil pair`."""
         self._physiologies: list[Physiology] = []
+        self.scripts = scripts or {}
+        """Episodes per patient index (see simulators.physiology.Scripted)."""
         self._radio: VirtualRadio | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -86,7 +89,7 @@ class Ward:
         self._radio = radio = VirtualRadio()
         for i in range(self.patients):
             patient = patient_id(i)
-            physiology = Physiology.seeded(self.seed * 100_003 + i)
+            physiology = Physiology.seeded(self.seed * 100_003 + i, self.scripts.get(i, ()))
             self._physiologies.append(physiology)
             strap = HeartRateStrap(radio, strap_address(i), f"HRM {patient}", physiology)
             oximeter = PulseOximeter(radio, oximeter_address(i), f"PLX {patient}", physiology)

@@ -3,29 +3,25 @@ splitting the gateways, bad payloads skipped."""
 
 from __future__ import annotations
 
-import itertools
-import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
-from analytics.service import AnalyticsCounters, AnalyticsService, shard_of
+from analytics.service import shard_of
 from ingest import writer
 from tests.builders import T0, batch
+from tests.e2e.harness import AnalyticsThread as Running
+from tests.e2e.harness import EventCollector as Events
 from tests.e2e.harness import publish, wait_for
-from vigil import mqtt as vigil_mqtt
 from vigil.settings import Settings
 from vigil.wire.batch import encode_batch
-from vigil.wire.topics import EVENTS, Topics, service_status
+from vigil.wire.topics import Topics
 
 pytestmark = pytest.mark.slow
-_ids = itertools.count()
 
 
 @pytest.fixture
@@ -42,56 +38,6 @@ def make_settings(mqtt_url: str, tmp_path: Path) -> Iterator[Any]:
         return Settings(**(fields | overrides))
 
     yield make
-
-
-class Running:
-    """The service on a thread, as `vigil analytics` runs it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.service = AnalyticsService(settings)
-        self.stop_event = threading.Event()
-        self.counters: AnalyticsCounters | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        watcher = vigil_mqtt.Watcher(
-            settings, [service_status(self.service.client_id)], f"watch-{next(_ids)}"
-        )
-        try:
-            topic = service_status(self.service.client_id)
-            assert watcher.wait_for(topic, "state", "online", timeout=15)
-        finally:
-            watcher.close()
-
-    def _run(self) -> None:
-        self.counters = self.service.run(self.stop_event)
-
-    def stop(self) -> AnalyticsCounters:
-        self.stop_event.set()
-        self.thread.join(15)
-        assert self.counters is not None
-        return self.counters
-
-
-class Events:
-    def __init__(self, settings: Settings) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.client = vigil_mqtt.connect(
-            settings, f"events-{time.time_ns()}", on_message=self._on_message
-        )
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.subscribe(EVENTS, qos=1)
-        assert subscribed.wait(5)
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self.received.append(json.loads(message.payload))
-
-    def kinds(self, patient: str, rule: str = "spo2_desaturation") -> list[str]:
-        return [e["kind"] for e in self.received if e["patient"] == patient and e["rule"] == rule]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 FALLING = [97, 95, 93, 91, 89, 87, 85, 84]

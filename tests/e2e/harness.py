@@ -5,6 +5,7 @@ process (so the test can read what the wearables sent)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import threading
 import time
@@ -12,15 +13,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg
 
+from analytics.service import AnalyticsCounters, AnalyticsService
 from gateway.service import Backends, Counters, GatewayService
 from simulators.ble import Ward
+from simulators.physiology import Scripted
 from vigil import mqtt as vigil_mqtt
 from vigil.embedded.processes import spawn, stop, vigil_command
 from vigil.mqtt import Watcher
 from vigil.settings import Settings
-from vigil.wire.topics import service_status
+from vigil.wire.topics import EVENTS, service_status
 
 
 class IngestProcess:
@@ -66,8 +70,13 @@ class IngestProcess:
 class GatewayThread:
     """A simulated ward and the real gateway service on an event loop in a thread."""
 
-    def __init__(self, settings: Settings, patients: int) -> None:
-        self.ward = Ward(patients, seed=3)
+    def __init__(
+        self,
+        settings: Settings,
+        patients: int,
+        scripts: dict[int, tuple[Scripted, ...]] | None = None,
+    ) -> None:
+        self.ward = Ward(patients, seed=3, scripts=scripts)
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -149,3 +158,53 @@ def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return bool(predicate())
+
+
+class AnalyticsThread:
+    """The service on a thread, as `vigil analytics` runs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.service = AnalyticsService(settings)
+        self.stop_event = threading.Event()
+        self.counters: AnalyticsCounters | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        watcher = vigil_mqtt.Watcher(
+            settings, [service_status(self.service.client_id)], f"watch-{time.time_ns()}"
+        )
+        try:
+            topic = service_status(self.service.client_id)
+            assert watcher.wait_for(topic, "state", "online", timeout=15)
+        finally:
+            watcher.close()
+
+    def _run(self) -> None:
+        self.counters = self.service.run(self.stop_event)
+
+    def stop(self) -> AnalyticsCounters:
+        self.stop_event.set()
+        self.thread.join(15)
+        assert self.counters is not None
+        return self.counters
+
+
+class EventCollector:
+    def __init__(self, settings: Settings) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.client = vigil_mqtt.connect(
+            settings, f"events-{time.time_ns()}", on_message=self._on_message
+        )
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.subscribe(EVENTS, qos=1)
+        assert subscribed.wait(5)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self.received.append(json.loads(message.payload))
+
+    def kinds(self, patient: str, rule: str = "spo2_desaturation") -> list[str]:
+        return [e["kind"] for e in self.received if e["patient"] == patient and e["rule"] == rule]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
