@@ -119,12 +119,9 @@ class ArtefactMarker:
         if first.all():  # live traffic: one reading per stream, the previous one is carried
             prev_value, prev_time = self.last_value[s], self.last_time[s]
         else:  # the previous valued reading of the same stream, in the batch or carried
-            previous = last_index_where(valued, start)
-            prior = np.full_like(previous, -1)
-            prior[1:] = previous[:-1]
-            prior[first] = -1
-            prev_value = np.where(prior >= 0, v[np.maximum(prior, 0)], self.last_value[s])
-            prev_time = np.where(prior >= 0, t[np.maximum(prior, 0)], self.last_time[s])
+            prev_value, prev_time = self._previous(valued, batch)
+            valued &= t > prev_time  # of readings at the same time, the first counts
+            prev_value, prev_time = self._previous(valued, batch)
 
         step_limit = np.maximum(self.jump[s], self.jump_fraction[s] * prev_value)
         # comparisons with NaN (no previous value) are False
@@ -150,6 +147,23 @@ class ArtefactMarker:
         if not marks.any():
             return batch
         return Readings(s, t, v, batch.flags | marks.astype(np.int32))
+
+    def _previous(
+        self, valued: npt.NDArray[np.bool_], batch: Readings
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """Value and time of each reading's previous valued reading in its stream (in the
+        batch, or carried from earlier ones)."""
+        s, t, v = batch.stream, batch.time, batch.value
+        first, start = batch.segments
+        previous = last_index_where(valued, start)
+        prior = np.full_like(previous, -1)
+        prior[1:] = previous[:-1]
+        prior[first] = -1
+        at = np.maximum(prior, 0)
+        return (
+            np.where(prior >= 0, v[at], self.last_value[s]),
+            np.where(prior >= 0, t[at], self.last_time[s]),
+        )
 
     @staticmethod
     def _latest(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.batch import Readings
 from analytics.detectors.artefacts import FLATLINE, IMPLAUSIBLE_JUMP, LIMITS, ArtefactMarker
@@ -90,3 +94,62 @@ def test_a_late_reading_moves_nothing() -> None:
     m.mark(stream([97, 97, 97]))
     late = m.mark(Readings.sorted([0], [1000], [60.0]))
     assert late.flags.tolist() == [0] and m.last_value[0] == 97
+
+
+# --- the vectorized marker against a per-reading reference -----------------------------
+
+
+def reference_marks(times: list[int], values: list[float], limits) -> list[int]:  # type: ignore[no-untyped-def]
+    """One reading at a time, as the rule reads: previous valued reading, latest jump,
+    latest change of value."""
+    last_value = last_time = jump_time = change_time = None
+    out = []
+    for t, v in zip(times, values, strict=True):
+        if np.isnan(v) or (last_time is not None and t <= last_time):
+            out.append(0)
+            continue
+        if last_value is not None and last_time is not None:
+            limit = max(limits.jump, limits.jump_fraction * last_value)
+            if abs(v - last_value) > limit and t - last_time <= 3000:
+                jump_time = t
+        if last_value is None or v != last_value:
+            change_time = t
+        mark = 0
+        if jump_time is not None and t - jump_time <= limits.hold_s * 1000:
+            mark |= IMPLAUSIBLE_JUMP
+        if change_time is not None and t - change_time >= limits.flatline_s * 1000:
+            mark |= FLATLINE
+        out.append(mark)
+        last_value, last_time = v, t
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.one_of(st.just(0), st.integers(500, 4000), st.integers(4000, 30_000)),
+            st.one_of(st.integers(50, 110), st.just(-1)),
+        ),
+        min_size=1,
+        max_size=150,
+    ),
+    cuts=st.lists(st.integers(0, 149), max_size=5),
+    metric=st.sampled_from([SPO2, HR]),
+)
+def test_the_marker_equals_a_per_reading_reference(
+    steps: list[tuple[int, int]], cuts: list[int], metric: int
+) -> None:
+    times = np.cumsum([dt for dt, _ in steps]).tolist()  # repeats when dt is 0
+    values = [float("nan") if v < 0 else float(v) for _, v in steps]
+    limits = LIMITS[metric]
+    small = type(limits)(limits.jump, limits.jump_fraction, hold_s=5, flatline_s=20)
+    expected = reference_marks(times, values, small)
+    m = ArtefactMarker()
+    m.configure(0, small)
+    got: list[int] = []
+    bounds = sorted({0, len(times), *[c for c in cuts if c < len(times)]})
+    for a, b in itertools.pairwise(bounds):
+        batch = Readings.sorted([0] * (b - a), times[a:b], values[a:b])
+        got += (m.mark(batch).flags & (IMPLAUSIBLE_JUMP | FLATLINE)).tolist()
+    assert got == expected
