@@ -1,2 +1,3 @@
-"""Alerts: model and lifecycle, routing, escalation, the notification outbox and channels.
-Not built yet: it depends on the analytics events and is its own issue."""
+"""Alerts: what the analytics events mean for people. The model and priorities
+(``model``), the lifecycle in the database with its notification outbox (``store``), the
+dispatcher that delivers the outbox (``dispatch``), and the `vigil alerts` service."""

@@ -260,6 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATIENT",
         help="a patient on NEWS2 SpO2 scale 2 (hypercapnic respiratory failure; repeatable)",
     )
+    alerts = sub.add_parser(
+        "alerts", help="run the alerts service; `alerts list|ack|resolve|snooze` manage alerts"
+    )
+    alerts.add_argument(
+        "action", nargs="?", choices=["list", "ack", "resolve", "snooze"], help="(none: run)"
+    )
+    alerts.add_argument(
+        "alert", nargs="?", type=positive_int, help="alert id (ack, resolve, snooze)"
+    )
+    alerts.add_argument("--by", metavar="NAME", help="who acknowledges, resolves or snoozes")
+    alerts.add_argument("--note", default="", help="a note kept with the change")
+    alerts.add_argument("--until", metavar="TIME", help="snooze: until (ISO 8601)")
+    alerts.add_argument("--patient", help="list: one patient's alerts")
+    alerts.add_argument("--all", action="store_true", help="list: resolved ones too")
+    alerts.add_argument("--json", action="store_true", help="list: one JSON document")
     sub.add_parser("migrate", help="apply database migrations")
     enroll = sub.add_parser(
         "enroll",
@@ -312,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "api": _api,
         "migrate": _migrate,
         "analytics": _analytics,
+        "alerts": _alerts,
         "enroll": _enroll,
         "token": _token,
     }
@@ -722,6 +738,86 @@ def _write_events(path: str, events: Any) -> int:
             return write_events(events, out)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _alerts(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action is None:
+        return _alerts_service(settings)
+    if args.action == "list":
+        return _alerts_list(args, settings)
+    return _alerts_act(args, settings)
+
+
+def _alerts_service(settings: Settings) -> int:
+    from alerts.service import AlertsService
+
+    _require_database(settings)
+    if not settings.mqtt_url:
+        raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+    if settings.alerts_webhook_urls and not settings.alerts_webhook_secret:
+        raise UserError(
+            "webhooks are signed: set VIGIL_ALERTS_WEBHOOK_SECRET to the secret the receivers "
+            "check X-Vigil-Signature with"
+        )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    counters = AlertsService(settings).run(stop)
+    log.info("alerts stopped: %s", counters)
+    return 0
+
+
+def _alerts_list(args: argparse.Namespace, settings: Settings) -> int:
+    query = (
+        "SELECT id, patient, rule, priority, state, inhibited_by IS NOT NULL, triggered_at,"
+        " cleared_at FROM alert WHERE (%s OR state <> 'resolved')"
+        " AND (%s::text IS NULL OR patient = %s) ORDER BY triggered_at DESC LIMIT 200"
+    )
+    with _connect(settings) as conn:
+        rows = conn.execute(query, (args.all, args.patient, args.patient)).fetchall()
+    keys = ("id", "patient", "rule", "priority", "state", "inhibited", "triggered", "cleared")
+    if args.json:
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], default=str))
+        return 0
+    if not rows:
+        print("no open alerts" if not args.all else "no alerts")
+        return 0
+    for r in rows:
+        flags = " (inhibited)" if r[5] else ""
+        cleared = "" if r[7] is None else f", cleared {r[7]:%H:%M:%S}"
+        when = f"{r[6]:%Y-%m-%d %H:%M:%S}"
+        print(f"{r[0]:>6} {r[3]:<6} {r[4]:<12} {r[1]:<12} {r[2]}{flags}  {when}{cleared}")
+    return 0
+
+
+def _alerts_act(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from alerts.store import AlertError, act
+
+    if args.alert is None:
+        raise UserError(f"which alert? `vigil alerts {args.action} ID --by NAME`")
+    if not args.by:
+        raise UserError("say who you are: --by NAME (every change records its actor)")
+    until = None
+    if args.action == "snooze":
+        if not args.until:
+            raise UserError("snooze until when? --until 2026-01-01T12:00:00Z")
+        try:
+            until = datetime.fromisoformat(args.until.replace("Z", "+00:00"))
+        except ValueError:
+            raise UserError(f"--until {args.until!r} is not ISO 8601") from None
+        if until.tzinfo is None:
+            raise UserError("--until needs a UTC offset (add Z or +01:00)")
+    change = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}[args.action]
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                act(conn, args.alert, change, args.by, args.note, until)
+        except AlertError as exc:
+            raise UserError(str(exc)) from None
+    print(f"alert {args.alert} {change} by {args.by}")
+    return 0
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

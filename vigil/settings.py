@@ -121,6 +121,28 @@ class Settings(BaseSettings):
         description="JSON of per-patient rule changes (scale, optional and disabled rules, "
         "thresholds); see analytics/config.py",
     )
+    alerts_client_id: str = Field(
+        default="vigil-alerts", description="MQTT client id of the alerts service"
+    )
+    alerts_webhook_urls: str = Field(
+        default="",
+        description="Comma-separated care-team webhook URLs every alert is POSTed to (signed)",
+    )
+    alerts_webhook_secret: str = Field(
+        default="",
+        description="Shared secret of the webhooks' HMAC-SHA256 signature (X-Vigil-Signature)",
+    )
+    alerts_auto_resolve_s: float = Field(
+        default=300.0, gt=0, description="An alert resolves itself once clear this long"
+    )
+    alerts_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts before a notification is marked failed"
+    )
+    alerts_crash_after_commits: int = Field(
+        default=0,
+        description="Fault testing only: the alerts service kills itself (SIGKILL) after this "
+        "many commits, before delivering; 0: never",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
     api_port: int = Field(default=8000, description="Port the API listens on")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")

@@ -27,28 +27,24 @@ from vigil.settings import Settings
 from vigil.wire.topics import EVENTS, service_status
 
 
-class IngestProcess:
-    def __init__(self, settings: Settings, log_path: Any) -> None:
-        self.settings = settings
+class ServiceProcess:
+    """A `vigil SERVICE` process, started with the test's settings, that can be killed."""
+
+    def __init__(self, command: str, client_id: str, env: dict[str, str], log_path: Any) -> None:
+        self.command = command
+        self.env = env
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.status_topic = service_status(client_id)
+        settings = Settings(mqtt_url=env["VIGIL_MQTT_URL"])
         self.watcher = Watcher(settings, [self.status_topic], f"watch-{time.time_ns()}")
 
-    @property
-    def status_topic(self) -> str:
-        return service_status(self.settings.ingest_client_id)
-
     def start(self, **extra_env: str) -> None:
-        env = {
-            "VIGIL_DATABASE_URL": self.settings.database_url or "",
-            "VIGIL_MQTT_URL": self.settings.mqtt_url or "",
-            "VIGIL_INGEST_CLIENT_ID": self.settings.ingest_client_id,
-            "VIGIL_INGEST_SHARE_GROUP": self.settings.ingest_share_group,
-            **extra_env,
-        }
-        self.process = spawn(vigil_command("ingest"), env, self.log_path)
+        self.process = spawn(vigil_command(self.command), {**self.env, **extra_env}, self.log_path)
         if not self.watcher.wait_for(self.status_topic, "state", "online", 30):
-            raise AssertionError(f"ingest did not come online; log: {self.log_path.read_text()}")
+            raise AssertionError(
+                f"{self.command} did not come online; log: {self.log_path.read_text()}"
+            )
 
     def kill(self) -> None:
         assert self.process is not None
@@ -58,13 +54,23 @@ class IngestProcess:
     def wait_for_death(self, timeout: float) -> None:
         assert self.process is not None
         self.process.wait(timeout)
-        # The broker publishes the will once it notices; wait so start() sees a fresh 'online'.
-        self.watcher.wait_for(self.status_topic, "state", "offline", 10)
 
     def stop(self) -> int | None:
         code = stop(self.process) if self.process is not None else None
         self.watcher.close()
         return code
+
+
+class IngestProcess(ServiceProcess):
+    def __init__(self, settings: Settings, log_path: Any) -> None:
+        self.settings = settings
+        env = {
+            "VIGIL_DATABASE_URL": settings.database_url or "",
+            "VIGIL_MQTT_URL": settings.mqtt_url or "",
+            "VIGIL_INGEST_CLIENT_ID": settings.ingest_client_id,
+            "VIGIL_INGEST_SHARE_GROUP": settings.ingest_share_group,
+        }
+        super().__init__("ingest", settings.ingest_client_id, env, log_path)
 
 
 class GatewayThread:

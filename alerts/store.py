@@ -1,0 +1,260 @@
+"""The alert lifecycle in the database: every change and the notifications it owes, in the
+caller's transaction.
+
+An analytics event that *persisted* opens an alert for (patient, rule), or joins the one
+open (deduplication: a second stream of the same rule adds its metric, a repeat changes
+nothing). *Cleared* removes the metric; when none is left the condition has cleared, and
+:func:`auto_resolve` resolves alerts whose condition stayed clear long enough. A person
+acknowledges, resolves or snoozes with their name recorded. Notifications are rows in
+``notification`` written with the change that causes them (an outbox): the dispatcher
+delivers them after commit, so a crash between the two delays a notification and never
+loses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from alerts.model import CARE_TEAM, PATIENT, SPO2_CLINICAL, State, kind_of
+
+SYSTEM = "vigil-alerts"
+"""The actor of what the service does by itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """Where notifications go: care-team webhooks, and the patient's gateway inbox."""
+
+    care_team_webhooks: tuple[str, ...] = ()
+    patient_inbox: bool = True
+
+
+class AlertError(ValueError):
+    """A change that cannot be made (unknown alert, already resolved ...)."""
+
+
+def take_event(conn: psycopg.Connection, event: dict[str, Any], channels: Channels) -> int | None:
+    """Apply one analytics event; returns the alert it opened or changed, if any."""
+    fresh = conn.execute(
+        "INSERT INTO alert_event_seen (event_id) VALUES (%s) ON CONFLICT DO NOTHING",
+        (event["id"],),
+    ).rowcount
+    if not fresh:
+        return None
+    if event["kind"] == "persisted":
+        return _persisted(conn, event, channels)
+    if event["kind"] == "cleared":
+        return _cleared(conn, event)
+    return None  # 'started' is not yet an alert candidate
+
+
+def _persisted(conn: psycopg.Connection, event: dict[str, Any], channels: Channels) -> int:
+    patient, rule, metric = event["patient"], event["rule"], event["metric"]
+    row = conn.execute(
+        "SELECT id, active FROM alert WHERE patient = %s AND rule = %s AND state <> 'resolved'"
+        " FOR UPDATE",
+        (patient, rule),
+    ).fetchone()
+    if row is not None:
+        alert_id, active = row
+        if metric not in active:
+            conn.execute(
+                "UPDATE alert SET active = array_append(active, %s), cleared_at = NULL,"
+                " updated = now() WHERE id = %s",
+                (metric, alert_id),
+            )
+            _change(conn, alert_id, "condition_holds", SYSTEM, f"{metric} also")
+        return int(alert_id)
+    kind = kind_of(rule)
+    inhibitor = _inhibitor(conn, patient, rule)
+    inserted = conn.execute(
+        "INSERT INTO alert (patient, rule, active, priority, state, inhibited_by,"
+        " triggered_at, onset, gateway, evidence, event_id)"
+        " VALUES (%s, %s, %s, %s, 'triggered', %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            patient,
+            rule,
+            [metric],
+            kind.priority.value,
+            inhibitor,
+            _time(event["time"]),
+            _time(event["evidence"]["onset"]) if "onset" in event.get("evidence", {}) else None,
+            event.get("gateway"),
+            json.dumps(event),
+            event["id"],
+        ),
+    ).fetchone()
+    assert inserted is not None
+    alert_id = int(inserted[0])
+    if inhibitor is not None:
+        _change(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+        return int(alert_id)
+    _change(conn, alert_id, State.TRIGGERED, SYSTEM)
+    if rule == "check_sensor" and metric == "spo2":
+        _inhibit_open_spo2_alerts(conn, patient, alert_id)
+    _notify(conn, alert_id, event, channels)
+    return int(alert_id)
+
+
+def _inhibitor(conn: psycopg.Connection, patient: str, rule: str) -> int | None:
+    """The open 'check the sensor' alert of the patient's oximeter, for an SpO2 rule."""
+    if rule not in SPO2_CLINICAL:
+        return None
+    row = conn.execute(
+        "SELECT id FROM alert WHERE patient = %s AND rule = 'check_sensor'"
+        " AND state <> 'resolved' AND 'spo2' = ANY(active)",
+        (patient,),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _inhibit_open_spo2_alerts(conn: psycopg.Connection, patient: str, inhibitor: int) -> None:
+    rows = conn.execute(
+        "UPDATE alert SET inhibited_by = %s, updated = now() WHERE patient = %s"
+        " AND rule = ANY(%s) AND state = 'triggered' AND inhibited_by IS NULL RETURNING id",
+        (inhibitor, patient, sorted(SPO2_CLINICAL)),
+    ).fetchall()
+    for (alert_id,) in rows:
+        _change(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+
+
+def _cleared(conn: psycopg.Connection, event: dict[str, Any]) -> int | None:
+    row = conn.execute(
+        "UPDATE alert SET active = array_remove(active, %s), updated = now(),"
+        " cleared_at = CASE WHEN array_remove(active, %s) = '{}' THEN %s END"
+        " WHERE patient = %s AND rule = %s AND state <> 'resolved' RETURNING id, cleared_at",
+        (
+            event["metric"],
+            event["metric"],
+            _time(event["time"]),
+            event["patient"],
+            event["rule"],
+        ),
+    ).fetchone()
+    if row is None:
+        return None
+    alert_id, cleared_at = row
+    if cleared_at is not None:
+        _change(conn, alert_id, "condition_cleared", SYSTEM)
+        if event["rule"] == "check_sensor":
+            _lift_inhibition(conn, alert_id)
+    return int(alert_id)
+
+
+def _lift_inhibition(conn: psycopg.Connection, inhibitor: int) -> None:
+    rows = conn.execute(
+        "UPDATE alert SET inhibited_by = NULL, updated = now() WHERE inhibited_by = %s"
+        " RETURNING id",
+        (inhibitor,),
+    ).fetchall()
+    for (alert_id,) in rows:
+        _change(conn, alert_id, "inhibition_lifted", SYSTEM, f"alert {inhibitor} cleared")
+
+
+def auto_resolve(conn: psycopg.Connection, clear_for_s: float) -> list[int]:
+    """Resolve the alerts whose condition has stayed clear for ``clear_for_s``."""
+    rows = conn.execute(
+        "UPDATE alert SET state = 'resolved', updated = now() WHERE state <> 'resolved'"
+        " AND cleared_at IS NOT NULL AND cleared_at <= now() - make_interval(secs => %s)"
+        " RETURNING id",
+        (clear_for_s,),
+    ).fetchall()
+    for (alert_id,) in rows:
+        _change(conn, alert_id, State.RESOLVED, SYSTEM, f"condition clear for {clear_for_s:g} s")
+    return [int(r[0]) for r in rows]
+
+
+def act(
+    conn: psycopg.Connection,
+    alert_id: int,
+    change: str,
+    actor: str,
+    note: str = "",
+    until: datetime | None = None,
+) -> None:
+    """A person's change: 'acknowledged', 'resolved' or 'snoozed' (with ``until``)."""
+    row = conn.execute("SELECT state FROM alert WHERE id = %s FOR UPDATE", (alert_id,)).fetchone()
+    if row is None:
+        raise AlertError(f"no alert {alert_id}")
+    if row[0] == State.RESOLVED:
+        raise AlertError(f"alert {alert_id} is already resolved")
+    if change == "acknowledged":
+        conn.execute(
+            "UPDATE alert SET state = 'acknowledged', updated = now() WHERE id = %s", (alert_id,)
+        )
+    elif change == "resolved":
+        conn.execute(
+            "UPDATE alert SET state = 'resolved', updated = now() WHERE id = %s", (alert_id,)
+        )
+    elif change == "snoozed":
+        if until is None or until <= datetime.now(UTC):
+            raise AlertError("a snooze needs a time in the future")
+        conn.execute(
+            "UPDATE alert SET snoozed_until = %s, updated = now() WHERE id = %s", (until, alert_id)
+        )
+        note = note or f"until {until.isoformat()}"
+    else:
+        raise AlertError(f"{change!r}: acknowledged, resolved or snoozed")
+    _change(conn, alert_id, change, actor, note)
+
+
+def _notify(
+    conn: psycopg.Connection, alert_id: int, event: dict[str, Any], channels: Channels
+) -> None:
+    kind = kind_of(event["rule"])
+    body = {
+        "alert": alert_id,
+        "patient": event["patient"],
+        "rule": event["rule"],
+        "priority": kind.priority.value,
+        "metric": event["metric"],
+        "time": event["time"],
+        "value": event["value"],
+        "evidence": event.get("evidence", {}),
+    }
+    outbox = []
+    if CARE_TEAM in kind.audience:
+        outbox += [("webhook", url, CARE_TEAM, body) for url in channels.care_team_webhooks]
+    gateway = event.get("gateway")
+    if PATIENT in kind.audience and kind.patient_message and gateway and channels.patient_inbox:
+        message = {"alert": alert_id, "patient": event["patient"], "text": kind.patient_message}
+        outbox.append(("mqtt", gateway, PATIENT, message))
+    for channel, target, audience, payload in outbox:
+        conn.execute(
+            "INSERT INTO notification (alert, channel, target, audience, body, idempotency_key)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                alert_id,
+                channel,
+                target,
+                audience,
+                json.dumps(payload),
+                _key(alert_id, channel, target, audience),
+            ),
+        )
+
+
+def _key(alert_id: int, channel: str, target: str, audience: str) -> str:
+    """The idempotency key a receiver sees: the same for every attempt of a delivery, and
+    naming no address."""
+    digest = hashlib.blake2s(f"{channel} {target} {audience}".encode(), digest_size=6)
+    return f"vigil-alert-{alert_id}-{digest.hexdigest()}"
+
+
+def _change(
+    conn: psycopg.Connection, alert_id: int, change: str, actor: str, note: str = ""
+) -> None:
+    conn.execute(
+        "INSERT INTO alert_change (alert, change, actor, note) VALUES (%s, %s, %s, %s)",
+        (alert_id, str(change), actor, note),
+    )
+
+
+def _time(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))

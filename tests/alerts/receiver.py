@@ -1,0 +1,58 @@
+"""A local webhook receiver for the alerts tests: a real HTTP server that records what it
+got, checks signatures, and can be told to fail the first N requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from alerts.dispatch import sign
+
+
+@dataclass
+class Receiver:
+    secret: str
+    fail_first: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    """Every request: key, signature_ok, body (parsed), answered (status)."""
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                failing = len(receiver.requests) < receiver.fail_first
+                receiver.requests.append(
+                    {
+                        "key": self.headers["Idempotency-Key"],
+                        "signature_ok": self.headers["X-Vigil-Signature"]
+                        == sign(receiver.secret, body),
+                        "body": json.loads(body),
+                        "answered": 503 if failing else 200,
+                    }
+                )
+                self.send_response(503 if failing else 200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/vigil"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> dict[str, dict[str, Any]]:
+        """What a receiver that honours idempotency keys keeps: the first success per key."""
+        kept: dict[str, dict[str, Any]] = {}
+        for r in self.requests:
+            if r["answered"] == 200 and r["key"] not in kept:
+                kept[r["key"]] = r
+        return kept
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

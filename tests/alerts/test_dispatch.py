@@ -1,0 +1,101 @@
+"""Delivering the outbox to a real local HTTP receiver: signed, retried, never dropped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+
+from alerts.dispatch import DeliveryError, Dispatcher
+from alerts.store import Channels, take_event
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_store import event
+
+pytestmark = pytest.mark.services
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(SECRET)
+    yield r
+    r.close()
+
+
+def owe(conn: psycopg.Connection, url: str) -> None:
+    with conn.transaction():
+        take_event(conn, event("persisted"), Channels(care_team_webhooks=(url,)))
+
+
+def make_due(conn: psycopg.Connection) -> None:
+    """The backoff's wait, skipped: the test is about what happens, not when."""
+    conn.execute("UPDATE notification SET next_attempt = now() WHERE state = 'pending'")
+
+
+def sent_to_inbox() -> tuple[list[tuple[str, bytes]], Callable[[str, bytes], None]]:
+    sent: list[tuple[str, bytes]] = []
+    return sent, lambda gateway, payload: sent.append((gateway, payload))
+
+
+def test_a_webhook_is_signed_with_an_idempotency_key(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    owe(conn, receiver.url)
+    inbox, publish = sent_to_inbox()
+    assert Dispatcher(conn, SECRET, publish).run_once() == 2  # webhook and patient inbox
+    (request,) = receiver.requests
+    assert request["signature_ok"] and request["key"].startswith("vigil-alert-")
+    body = request["body"]
+    assert (body["patient"], body["rule"], body["priority"]) == ("p1", "spo2_desaturation", "high")
+    assert body["idempotency_key"] == request["key"]
+    ((gateway, payload),) = inbox
+    assert gateway == "gw-1" and "oxygen level" in json.loads(payload)["text"]
+    assert Dispatcher(conn, SECRET, publish).run_once() == 0  # nothing owed any more
+
+
+def test_a_receiver_failing_five_times_gets_the_alert_once(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    receiver.fail_first = 5
+    owe(conn, receiver.url)
+    _, publish = sent_to_inbox()
+    dispatcher = Dispatcher(conn, SECRET, publish, max_attempts=8)
+    for _ in range(6):
+        dispatcher.run_once()
+        make_due(conn)
+    assert [r["answered"] for r in receiver.requests] == [503] * 5 + [200]
+    assert len({r["key"] for r in receiver.requests}) == 1
+    assert len(receiver.delivered()) == 1
+    state = conn.execute("SELECT state, attempts FROM notification WHERE channel = 'webhook'")
+    assert state.fetchone() == ("sent", 6)
+
+
+def test_a_delivery_that_keeps_failing_is_marked_failed_and_visible(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    receiver.fail_first = 100
+    owe(conn, receiver.url)
+
+    def broker_down(_gateway: str, _payload: bytes) -> None:
+        raise DeliveryError("broker: connection refused")
+
+    dispatcher = Dispatcher(conn, SECRET, broker_down, max_attempts=3)
+    for _ in range(5):
+        dispatcher.run_once()
+        make_due(conn)
+    rows = conn.execute(
+        "SELECT channel, state, attempts, last_error FROM notification ORDER BY id"
+    ).fetchall()
+    assert rows == [
+        ("webhook", "failed", 3, "HTTP 503"),
+        ("mqtt", "failed", 3, "broker: connection refused"),
+    ]
+    assert len(receiver.requests) == 3

@@ -1,0 +1,104 @@
+"""`vigil alerts` as a process against a real broker, database and HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_store import event
+from tests.e2e.harness import ServiceProcess, publish, wait_for
+from vigil import mqtt as vigil_mqtt
+from vigil.settings import Settings
+from vigil.wire.topics import Topics, patient_events
+
+pytestmark = pytest.mark.slow
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(SECRET)
+    yield r
+    r.close()
+
+
+def alerts_process(settings: Settings, receiver: Receiver, log: Path) -> ServiceProcess:
+    client_id = f"alerts-{settings.gateway_id}"
+    env = {
+        "VIGIL_DATABASE_URL": settings.database_url or "",
+        "VIGIL_MQTT_URL": settings.mqtt_url or "",
+        "VIGIL_ALERTS_CLIENT_ID": client_id,
+        "VIGIL_ALERTS_WEBHOOK_URLS": receiver.url,
+        "VIGIL_ALERTS_WEBHOOK_SECRET": SECRET,
+    }
+    return ServiceProcess("alerts", client_id, env, log)
+
+
+class Inbox:
+    """What a gateway's inbox receives."""
+
+    def __init__(self, settings: Settings, gateway: str) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.client = vigil_mqtt.connect(
+            settings,
+            f"inbox-{time.time_ns()}",
+            on_message=lambda _c, _u, m: self.messages.append(json.loads(m.payload)),
+        )
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.subscribe(Topics(gateway).inbox, qos=1)
+        assert subscribed.wait(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_an_event_becomes_a_signed_webhook_and_a_message_to_the_patient(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    inbox = Inbox(settings, settings.gateway_id)
+    service = alerts_process(settings, receiver, tmp_path / "alerts.log")
+    service.start()
+    try:
+        e = event("persisted", gateway=settings.gateway_id, patient="p-svc")
+        publish(settings, patient_events("p-svc"), [b"not json", json.dumps(e).encode()])
+        assert wait_for(lambda: receiver.delivered() and inbox.messages, 15)
+    finally:
+        service.stop()
+        inbox.close()
+    (request,) = receiver.delivered().values()
+    assert request["signature_ok"] and request["body"]["patient"] == "p-svc"
+    assert inbox.messages[0]["patient"] == "p-svc" and "oxygen" in inbox.messages[0]["text"]
+
+
+def test_killed_between_commit_and_delivery_it_delivers_once_after_restart(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    service = alerts_process(settings, receiver, tmp_path / "alerts.log")
+    service.start(VIGIL_ALERTS_CRASH_AFTER_COMMITS="1")
+    e = event("persisted", "hr_extreme_high", "heart_rate", patient="p-kill")
+    publish(settings, patient_events("p-kill"), [json.dumps(e).encode()])
+    service.wait_for_death(15)  # committed, then SIGKILL: nothing delivered, nothing acked
+    assert receiver.requests == []
+    assert settings.database_url
+    with psycopg.connect(settings.database_url) as conn:
+        owed = conn.execute("SELECT state FROM notification").fetchall()
+    assert owed == [("pending",)]
+    service.start()  # the event comes again (not acknowledged) and changes nothing
+    try:
+        assert wait_for(lambda: receiver.delivered(), 15)
+        time.sleep(1.0)  # a second delivery would arrive about now
+    finally:
+        service.stop()
+    assert len(receiver.requests) == 1 and receiver.requests[0]["answered"] == 200
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM alert").fetchone() == (1,)
