@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hours", type=positive_int, default=24, help="hours of readings per patient (24)"
     )
     bench_alerts.add_argument("--seed", type=int, default=1, help="scenario seed (1)")
+    bench_alerts.add_argument(
+        "--optional",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="turn an optional rule on as well (hr_rising, novelty; repeatable)",
+    )
     bench_ingest = bench_sub.add_parser(
         "ingest", help="stored readings/s through broker and ingest, against raw binary COPY"
     )
@@ -568,6 +575,7 @@ def _asyncio_stop_event() -> asyncio.Event:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.rules import OPTIONAL
     from vigil.bench.alerts import bench_alerts
     from vigil.bench.analytics import bench_analytics
     from vigil.bench.gateway import GatewayBench
@@ -587,7 +595,11 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
                 raise UserError("--streams: at least 2 (a patient's SpO2 and heart rate)")
             result = bench_analytics(args.streams, args.seconds)
         elif args.bench_command == "alerts":
-            result = bench_alerts(args.patients, args.hours, args.seed)
+            unknown = set(args.optional) - {r.name for r in OPTIONAL}
+            if unknown:
+                names = ", ".join(r.name for r in OPTIONAL)
+                raise UserError(f"--optional {', '.join(sorted(unknown))}: one of {names}")
+            result = bench_alerts(args.patients, args.hours, args.seed, tuple(args.optional))
         else:
             if args.batch > MAX_READINGS:
                 raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")

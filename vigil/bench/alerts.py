@@ -36,7 +36,10 @@ GOALS = {
 }
 
 
-def bench_alerts(patients_per_kind: int = 20, hours: float = 24, seed: int = 1) -> dict[str, Any]:
+def bench_alerts(
+    patients_per_kind: int = 20, hours: float = 24, seed: int = 1, optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """With ``optional``, those optional rules on as well (what turning them on costs)."""
     keep_freed_arrays()
     labelled: list[Labelled] = []
     persisted: list[Persisted] = []
@@ -57,7 +60,7 @@ def bench_alerts(patients_per_kind: int = 20, hours: float = 24, seed: int = 1) 
         metric = np.concatenate([r.metric for r in records])[order]
         value = np.concatenate([r.value for r in records])[order]
         flags = np.concatenate([r.flags for r in records])[order]
-        engine = Engine()
+        engine = Engine(optional_rules=optional)
         cuts = np.searchsorted(time, np.arange(time[0], time[-1] + CHUNK_MS, CHUNK_MS))
         for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
             if a == b:
@@ -72,7 +75,7 @@ def bench_alerts(patients_per_kind: int = 20, hours: float = 24, seed: int = 1) 
                 if e.event.kind == "persisted":
                     persisted.append(Persisted(e.patient, e.event.rule, e.event.time))
     table = evaluate(labelled, persisted)
-    return {"scenarios": table, "goals": GOALS, "met": _met(table)}
+    return {"scenarios": table, "goals": GOALS, "met": _met(table), "optional_rules": optional}
 
 
 def _met(table: dict[str, dict[str, Any]]) -> bool:
