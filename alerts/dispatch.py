@@ -5,7 +5,8 @@ after ``max_attempts`` it is marked failed, with its last error, for a person to
 silently dropped. Every attempt of one notification carries the same idempotency key, so a
 receiver that got it before a crash (or before a lost answer) can tell a repeat.
 
-Webhooks are POSTs of the JSON body with ``Idempotency-Key`` and
+Care-team members are told through apprise (their contact is an apprise URL). Webhooks
+are POSTs of the JSON body with ``Idempotency-Key`` and
 ``X-Vigil-Signature: sha256=<HMAC-SHA256 of the body with the shared secret>``; the
 receiver recomputes the HMAC to know the sender. MQTT notifications go to the gateway's
 inbox at QoS 1 and count as delivered when the broker has them. (The POST is the
@@ -23,6 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import apprise
 import psycopg
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,22 @@ def post_webhook(url: str, body: bytes, key: str, secret: str, timeout: float = 
         raise DeliveryError(f"HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise DeliveryError(str(getattr(exc, "reason", exc))) from None
+
+
+def send_apprise(url: str, body: dict[str, Any]) -> None:
+    """One care-team member's contact (any apprise URL: mailto://, ntfy://, slack://,
+    json:// ...), told in a line a phone's lock screen can show."""
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        raise DeliveryError("not a contact apprise can use")
+    title = f"Vigil {body['priority'].upper()}: {body['rule']} ({body['patient']})"
+    text = (
+        f"{body['metric']} {body['value']} at {body['time']}. Alert {body['alert']}: "
+        f"acknowledge with `vigil alerts ack {body['alert']} --by NAME`."
+    )
+    kind = apprise.NotifyType.FAILURE if body["priority"] == "high" else apprise.NotifyType.WARNING
+    if not notifier.notify(title=title, body=text, notify_type=kind):
+        raise DeliveryError("apprise could not deliver it")
 
 
 class Dispatcher:
@@ -104,6 +122,8 @@ class Dispatcher:
             post_webhook(target, payload, key, self.secret)
         elif channel == "mqtt":
             self.publish_inbox(target, payload)
+        elif channel == "apprise":
+            send_apprise(target, body)
         else:
             raise DeliveryError(f"unknown channel {channel!r}")
 

@@ -6,8 +6,9 @@ the notifications they owe written to the outbox), committed, and only then ackn
 a crash before the commit makes the broker deliver the events again, and a repeat changes
 nothing (events are recorded by id). The dispatcher then delivers what the outbox holds;
 a crash after the commit leaves the notifications pending, delivered after the restart
-with the same idempotency keys. Alerts whose condition has stayed clear are resolved every
-few seconds.
+with the same idempotency keys. Every second, alerts whose condition has stayed clear are
+resolved and high-priority alerts nobody acknowledged in time go to the next tier of the
+patient's care team.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from alerts.dispatch import DeliveryError, Dispatcher
-from alerts.store import Channels, auto_resolve, take_event
+from alerts.store import Channels, auto_resolve, escalate, take_event
 from ingest.migrate import migrate
 from vigil import mqtt as vigil_mqtt
 from vigil.inbox import Inbox
@@ -34,7 +35,8 @@ from vigil.wire.topics import EVENTS, Topics, service_status
 
 log = logging.getLogger(__name__)
 
-RESOLVE_EVERY_S = 5.0
+RESOLVE_EVERY_S = 1.0
+"""How often alerts are auto-resolved and escalated."""
 _EVENT_FIELDS = {"id", "kind", "patient", "rule", "metric", "time", "value"}
 
 
@@ -52,7 +54,9 @@ class AlertsService:
         self.settings = settings
         self.counters = AlertsCounters()
         urls = tuple(u.strip() for u in settings.alerts_webhook_urls.split(",") if u.strip())
-        self.channels = Channels(care_team_webhooks=urls)
+        self.channels = Channels(
+            care_team_webhooks=urls, escalate_after_s=settings.alerts_escalate_after_s
+        )
         self._inbox = Inbox(1000)
         self._status_topic = service_status(settings.alerts_client_id)
         self._client: mqtt.Client | None = None
@@ -93,6 +97,7 @@ class AlertsService:
                     if time.monotonic() >= resolved_at + RESOLVE_EVERY_S:
                         with conn.transaction():
                             auto_resolve(conn, self.settings.alerts_auto_resolve_s)
+                            escalate(conn, self.channels)
                         resolved_at = time.monotonic()
             finally:
                 self._client.publish(

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from alerts.model import CARE_TEAM, PATIENT, SPO2_CLINICAL, State, kind_of
+from alerts.model import CARE_TEAM, PATIENT, SPO2_CLINICAL, Priority, State, kind_of
 
 SYSTEM = "vigil-alerts"
 """The actor of what the service does by itself."""
@@ -29,10 +29,13 @@ SYSTEM = "vigil-alerts"
 
 @dataclass(frozen=True, slots=True)
 class Channels:
-    """Where notifications go: care-team webhooks, and the patient's gateway inbox."""
+    """Where notifications go besides the patient's care team (its members' contacts, by
+    tier): webhooks for every alert, and the patient's gateway inbox."""
 
     care_team_webhooks: tuple[str, ...] = ()
     patient_inbox: bool = True
+    escalate_after_s: float = 120.0
+    """A high-priority alert nobody acknowledges in this time goes to the next tier."""
 
 
 class AlertError(ValueError):
@@ -50,7 +53,7 @@ def take_event(conn: psycopg.Connection, event: dict[str, Any], channels: Channe
     if event["kind"] == "persisted":
         return _persisted(conn, event, channels)
     if event["kind"] == "cleared":
-        return _cleared(conn, event)
+        return _cleared(conn, event, channels)
     return None  # 'started' is not yet an alert candidate
 
 
@@ -102,6 +105,88 @@ def _persisted(conn: psycopg.Connection, event: dict[str, Any], channels: Channe
     return int(alert_id)
 
 
+def _notify(
+    conn: psycopg.Connection, alert_id: int, event: dict[str, Any], channels: Channels
+) -> None:
+    """Everything an alert owes when it is first told: the webhooks, the first tier of the
+    care team (and, for a high priority, the time the next tier is due), the patient."""
+    kind = kind_of(event["rule"])
+    body = _body(alert_id, event)
+    if CARE_TEAM in kind.audience:
+        for url in channels.care_team_webhooks:
+            _owe(conn, alert_id, "webhook", url, CARE_TEAM, body)
+        told = _tell_tier(conn, alert_id, event["patient"], 1, body, kind.priority)
+        if told and kind.priority == Priority.HIGH:
+            conn.execute(
+                "UPDATE alert SET tier = 1,"
+                " escalate_at = now() + make_interval(secs => %s) WHERE id = %s",
+                (channels.escalate_after_s, alert_id),
+            )
+        elif told:
+            conn.execute("UPDATE alert SET tier = 1 WHERE id = %s", (alert_id,))
+    gateway = event.get("gateway")
+    if PATIENT in kind.audience and kind.patient_message and gateway and channels.patient_inbox:
+        message = {"alert": alert_id, "patient": event["patient"], "text": kind.patient_message}
+        _owe(conn, alert_id, "mqtt", gateway, PATIENT, message)
+
+
+def _tell_tier(
+    conn: psycopg.Connection,
+    alert_id: int,
+    patient: str,
+    tier: int,
+    body: dict[str, Any],
+    priority: Priority,
+) -> int:
+    """Notifications to the members of a tier of the patient's team; how many. Low priority
+    waits out the team's quiet hours."""
+    members = conn.execute(
+        "SELECT m.member, m.contact,"
+        " CASE WHEN %s AND t.quiet_from IS NOT NULL THEN"
+        "  vigil_quiet_until(now(), t.timezone, t.quiet_from, t.quiet_until) END"
+        " FROM patient_team p JOIN care_team t ON t.id = p.team"
+        " JOIN care_team_member m ON m.team = t.id WHERE p.patient = %s AND m.tier = %s"
+        " ORDER BY m.member",
+        (priority == Priority.LOW, patient, tier),
+    ).fetchall()
+    for member, contact, wait_until in members:
+        _owe(
+            conn,
+            alert_id,
+            "apprise",
+            contact,
+            CARE_TEAM,
+            {**body, "to": member, "tier": tier},
+            not_before=wait_until,
+        )
+    return len(members)
+
+
+def escalate(conn: psycopg.Connection, channels: Channels) -> list[int]:
+    """High-priority alerts nobody acknowledged in time: the next tier is told (and the one
+    after it is due in ``escalate_after_s``); with no tier left, escalation stops, recorded."""
+    due = conn.execute(
+        "SELECT id, patient, tier, evidence FROM alert WHERE escalate_at <= now()"
+        " AND state = 'triggered' AND inhibited_by IS NULL"
+        " AND (snoozed_until IS NULL OR snoozed_until <= now()) FOR UPDATE SKIP LOCKED"
+    ).fetchall()
+    escalated = []
+    for alert_id, patient, tier, event in due:
+        told = _tell_tier(conn, alert_id, patient, tier + 1, _body(alert_id, event), Priority.HIGH)
+        if told:
+            conn.execute(
+                "UPDATE alert SET tier = %s, escalate_at = now() + make_interval(secs => %s),"
+                " updated = now() WHERE id = %s",
+                (tier + 1, channels.escalate_after_s, alert_id),
+            )
+            _change(conn, alert_id, "escalated", SYSTEM, f"to tier {tier + 1}")
+            escalated.append(int(alert_id))
+        else:
+            conn.execute("UPDATE alert SET escalate_at = NULL WHERE id = %s", (alert_id,))
+            _change(conn, alert_id, "escalation_exhausted", SYSTEM, f"no tier after {tier}")
+    return escalated
+
+
 def _inhibitor(conn: psycopg.Connection, patient: str, rule: str) -> int | None:
     """The open 'check the sensor' alert of the patient's oximeter, for an SpO2 rule."""
     if rule not in SPO2_CLINICAL:
@@ -124,7 +209,7 @@ def _inhibit_open_spo2_alerts(conn: psycopg.Connection, patient: str, inhibitor:
         _change(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
 
 
-def _cleared(conn: psycopg.Connection, event: dict[str, Any]) -> int | None:
+def _cleared(conn: psycopg.Connection, event: dict[str, Any], channels: Channels) -> int | None:
     row = conn.execute(
         "UPDATE alert SET active = array_remove(active, %s), updated = now(),"
         " cleared_at = CASE WHEN array_remove(active, %s) = '{}' THEN %s END"
@@ -143,26 +228,31 @@ def _cleared(conn: psycopg.Connection, event: dict[str, Any]) -> int | None:
     if cleared_at is not None:
         _change(conn, alert_id, "condition_cleared", SYSTEM)
         if event["rule"] == "check_sensor":
-            _lift_inhibition(conn, alert_id)
+            _lift_inhibition(conn, alert_id, channels)
     return int(alert_id)
 
 
-def _lift_inhibition(conn: psycopg.Connection, inhibitor: int) -> None:
+def _lift_inhibition(conn: psycopg.Connection, inhibitor: int, channels: Channels) -> None:
+    """The sensor is back: alerts it held back are told now if their condition still
+    holds and nobody has seen them (a read sensor showing the same thing is news)."""
     rows = conn.execute(
         "UPDATE alert SET inhibited_by = NULL, updated = now() WHERE inhibited_by = %s"
-        " RETURNING id",
+        " RETURNING id, state, cleared_at IS NULL, evidence",
         (inhibitor,),
     ).fetchall()
-    for (alert_id,) in rows:
+    for alert_id, state, holds, event in rows:
         _change(conn, alert_id, "inhibition_lifted", SYSTEM, f"alert {inhibitor} cleared")
+        told = conn.execute("SELECT 1 FROM notification WHERE alert = %s LIMIT 1", (alert_id,))
+        if state == State.TRIGGERED and holds and told.fetchone() is None:
+            _notify(conn, alert_id, event, channels)
 
 
 def auto_resolve(conn: psycopg.Connection, clear_for_s: float) -> list[int]:
     """Resolve the alerts whose condition has stayed clear for ``clear_for_s``."""
     rows = conn.execute(
-        "UPDATE alert SET state = 'resolved', updated = now() WHERE state <> 'resolved'"
-        " AND cleared_at IS NOT NULL AND cleared_at <= now() - make_interval(secs => %s)"
-        " RETURNING id",
+        "UPDATE alert SET state = 'resolved', escalate_at = NULL, updated = now()"
+        " WHERE state <> 'resolved' AND cleared_at IS NOT NULL"
+        " AND cleared_at <= now() - make_interval(secs => %s) RETURNING id",
         (clear_for_s,),
     ).fetchall()
     for (alert_id,) in rows:
@@ -184,19 +274,18 @@ def act(
         raise AlertError(f"no alert {alert_id}")
     if row[0] == State.RESOLVED:
         raise AlertError(f"alert {alert_id} is already resolved")
-    if change == "acknowledged":
+    if change in ("acknowledged", "resolved"):  # someone has it: escalation stops
         conn.execute(
-            "UPDATE alert SET state = 'acknowledged', updated = now() WHERE id = %s", (alert_id,)
+            "UPDATE alert SET state = %s, escalate_at = NULL, updated = now() WHERE id = %s",
+            (change, alert_id),
         )
-    elif change == "resolved":
-        conn.execute(
-            "UPDATE alert SET state = 'resolved', updated = now() WHERE id = %s", (alert_id,)
-        )
-    elif change == "snoozed":
+    elif change == "snoozed":  # escalation waits for the snooze to end
         if until is None or until <= datetime.now(UTC):
             raise AlertError("a snooze needs a time in the future")
         conn.execute(
-            "UPDATE alert SET snoozed_until = %s, updated = now() WHERE id = %s", (until, alert_id)
+            "UPDATE alert SET snoozed_until = %s, updated = now(),"
+            " escalate_at = CASE WHEN escalate_at IS NULL THEN NULL ELSE %s END WHERE id = %s",
+            (until, until, alert_id),
         )
         note = note or f"until {until.isoformat()}"
     else:
@@ -204,40 +293,41 @@ def act(
     _change(conn, alert_id, change, actor, note)
 
 
-def _notify(
-    conn: psycopg.Connection, alert_id: int, event: dict[str, Any], channels: Channels
-) -> None:
-    kind = kind_of(event["rule"])
-    body = {
+def _body(alert_id: int, event: dict[str, Any]) -> dict[str, Any]:
+    return {
         "alert": alert_id,
         "patient": event["patient"],
         "rule": event["rule"],
-        "priority": kind.priority.value,
+        "priority": kind_of(event["rule"]).priority.value,
         "metric": event["metric"],
         "time": event["time"],
         "value": event["value"],
         "evidence": event.get("evidence", {}),
     }
-    outbox = []
-    if CARE_TEAM in kind.audience:
-        outbox += [("webhook", url, CARE_TEAM, body) for url in channels.care_team_webhooks]
-    gateway = event.get("gateway")
-    if PATIENT in kind.audience and kind.patient_message and gateway and channels.patient_inbox:
-        message = {"alert": alert_id, "patient": event["patient"], "text": kind.patient_message}
-        outbox.append(("mqtt", gateway, PATIENT, message))
-    for channel, target, audience, payload in outbox:
-        conn.execute(
-            "INSERT INTO notification (alert, channel, target, audience, body, idempotency_key)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                alert_id,
-                channel,
-                target,
-                audience,
-                json.dumps(payload),
-                _key(alert_id, channel, target, audience),
-            ),
-        )
+
+
+def _owe(
+    conn: psycopg.Connection,
+    alert_id: int,
+    channel: str,
+    target: str,
+    audience: str,
+    body: dict[str, Any],
+    not_before: datetime | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO notification (alert, channel, target, audience, body, idempotency_key,"
+        " next_attempt) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
+        (
+            alert_id,
+            channel,
+            target,
+            audience,
+            json.dumps(body),
+            _key(alert_id, channel, target, audience),
+            not_before,
+        ),
+    )
 
 
 def _key(alert_id: int, channel: str, target: str, audience: str) -> str:

@@ -282,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--patient", help="list: one patient's alerts")
     alerts.add_argument("--all", action="store_true", help="list: resolved ones too")
     alerts.add_argument("--json", action="store_true", help="list: one JSON document")
+    team = sub.add_parser("team", help="care teams: who is told of a patient's alerts, in order")
+    team_sub = team.add_subparsers(dest="team_command", required=True, metavar="ACTION")
+    team_add = team_sub.add_parser("add", help="create or change a team")
+    team_add.add_argument("team")
+    team_add.add_argument("--name", default="")
+    team_add.add_argument("--timezone", default="UTC", help="for quiet hours (Europe/London)")
+    team_add.add_argument("--quiet", metavar="HH:MM-HH:MM", help="no low priority (22:00-07:00)")
+    team_member = team_sub.add_parser("member", help="add or change a member")
+    team_member.add_argument("team")
+    team_member.add_argument("member")
+    team_member.add_argument("--tier", type=positive_int, required=True, help="1 is told first")
+    team_member.add_argument(
+        "--contact", required=True, help="an apprise URL (mailto://, ntfy://, slack:// ...)"
+    )
+    team_assign = team_sub.add_parser("assign", help="a patient to a team")
+    team_assign.add_argument("patient")
+    team_assign.add_argument("team")
     sub.add_parser("migrate", help="apply database migrations")
     enroll = sub.add_parser(
         "enroll",
@@ -335,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "analytics": _analytics,
         "alerts": _alerts,
+        "team": _team,
         "enroll": _enroll,
         "token": _token,
     }
@@ -829,6 +847,37 @@ def _alerts_act(args: argparse.Namespace, settings: Settings) -> int:
         except AlertError as exc:
             raise UserError(str(exc)) from None
     print(f"alert {args.alert} {change} by {args.by}")
+    return 0
+
+
+def _team(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import time as clock
+
+    from alerts.teams import add_member, add_team, assign
+    from ingest.migrate import migrate
+
+    with _connect(settings) as conn:
+        conn.autocommit = True
+        migrate(conn)
+        try:
+            if args.team_command == "add":
+                quiet = None
+                if args.quiet:
+                    try:
+                        start, end = (clock.fromisoformat(t) for t in args.quiet.split("-"))
+                    except ValueError:
+                        raise UserError(f"--quiet {args.quiet!r}: use HH:MM-HH:MM") from None
+                    quiet = (start, end)
+                add_team(conn, args.team, args.name, args.timezone, quiet)
+                print(f"team {args.team} saved")
+            elif args.team_command == "member":
+                add_member(conn, args.team, args.member, args.tier, args.contact)
+                print(f"{args.member} is tier {args.tier} of {args.team}")
+            else:
+                assign(conn, args.patient, args.team)
+                print(f"{args.patient}'s alerts go to {args.team}")
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     return 0
 
 

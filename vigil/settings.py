@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     alerts_auto_resolve_s: float = Field(
         default=300.0, gt=0, description="An alert resolves itself once clear this long"
     )
+    alerts_escalate_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A high-priority alert nobody acknowledges in this time goes to the next tier",
+    )
     alerts_max_attempts: int = Field(
         default=8, ge=1, description="Delivery attempts before a notification is marked failed"
     )

@@ -28,8 +28,9 @@ class Receiver:
                 failing = len(receiver.requests) < receiver.fail_first
                 receiver.requests.append(
                     {
-                        "key": self.headers["Idempotency-Key"],
-                        "signature_ok": self.headers["X-Vigil-Signature"]
+                        "path": self.path,
+                        "key": self.headers.get("Idempotency-Key"),
+                        "signature_ok": self.headers.get("X-Vigil-Signature")
                         == sign(receiver.secret, body),
                         "body": json.loads(body),
                         "answered": 503 if failing else 200,
@@ -42,7 +43,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/vigil"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/vigil"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def delivered(self) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,54 @@
+"""Care teams: members by tier, the patients they look after, their quiet hours."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import psycopg
+
+
+def add_team(
+    conn: psycopg.Connection,
+    team: str,
+    name: str = "",
+    timezone: str = "UTC",
+    quiet: tuple[time, time] | None = None,
+) -> None:
+    """Create or update a team. ``quiet``: (from, until) local times for low priority."""
+    try:
+        conn.execute("SELECT now() AT TIME ZONE %s", (timezone,))
+    except psycopg.errors.InvalidParameterValue:
+        raise ValueError(f"unknown time zone {timezone!r} (e.g. Europe/London)") from None
+    quiet_from, quiet_until = quiet if quiet else (None, None)
+    conn.execute(
+        "INSERT INTO care_team (id, name, timezone, quiet_from, quiet_until)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " timezone = excluded.timezone, quiet_from = excluded.quiet_from,"
+        " quiet_until = excluded.quiet_until",
+        (team, name, timezone, quiet_from, quiet_until),
+    )
+
+
+def add_member(conn: psycopg.Connection, team: str, member: str, tier: int, contact: str) -> None:
+    if tier < 1:
+        raise ValueError("tiers start at 1 (told first)")
+    try:
+        conn.execute(
+            "INSERT INTO care_team_member (team, member, tier, contact) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (team, member) DO UPDATE SET tier = excluded.tier,"
+            " contact = excluded.contact",
+            (team, member, tier, contact),
+        )
+    except psycopg.errors.ForeignKeyViolation:
+        raise ValueError(f"no team {team!r}: add it first (`vigil team add {team}`)") from None
+
+
+def assign(conn: psycopg.Connection, patient: str, team: str) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO patient_team (patient, team) VALUES (%s, %s)"
+            " ON CONFLICT (patient) DO UPDATE SET team = excluded.team",
+            (patient, team),
+        )
+    except psycopg.errors.ForeignKeyViolation:
+        raise ValueError(f"no team {team!r}: add it first (`vigil team add {team}`)") from None

@@ -1,0 +1,147 @@
+"""Care teams: the first tier told, the next one when nobody acknowledges a high-priority
+alert in time, quiet hours for low priority; deliveries through apprise to a real
+local receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from alerts.dispatch import Dispatcher
+from alerts.store import Channels, act, escalate, take_event
+from alerts.teams import add_member, add_team, assign
+from tests.alerts.receiver import Receiver
+from tests.alerts.test_store import event
+
+pytestmark = pytest.mark.services
+CHANNELS = Channels(escalate_after_s=120)
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver("unused")
+    yield r
+    r.close()
+
+
+def ward(conn: psycopg.Connection, receiver: Receiver, **team: object) -> None:
+    add_team(conn, "ward-7", "Ward 7 virtual ward", **team)  # type: ignore[arg-type]
+    add_member(conn, "ward-7", "nurse-a", 1, f"json://127.0.0.1:{receiver.port}/nurse-a")
+    add_member(conn, "ward-7", "doctor-b", 2, f"json://127.0.0.1:{receiver.port}/doctor-b")
+    assign(conn, "p1", "ward-7")
+
+
+def deliver(conn: psycopg.Connection) -> int:
+    return Dispatcher(conn, "unused", lambda *_: None).run_once()
+
+
+def open_alert(conn: psycopg.Connection, rule: str = "hr_extreme_high") -> int:
+    with conn.transaction():
+        alert_id = take_event(conn, event("persisted", rule, "heart_rate"), CHANNELS)
+    assert alert_id is not None
+    return alert_id
+
+
+def overdue(conn: psycopg.Connection) -> list[int]:
+    """The escalation timeout, passed: the test is about what happens, not the waiting."""
+    conn.execute("UPDATE alert SET escalate_at = now() WHERE escalate_at IS NOT NULL")
+    with conn.transaction():
+        return escalate(conn, CHANNELS)
+
+
+def test_the_first_tier_is_told_through_apprise(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    ward(conn, receiver)
+    open_alert(conn)
+    deliver(conn)
+    (request,) = receiver.requests
+    assert request["path"] == "/nurse-a"
+    assert request["body"]["title"] == "Vigil HIGH: hr_extreme_high (p1)"
+    assert "vigil alerts ack" in request["body"]["message"]
+
+
+def test_unacknowledged_high_priority_goes_to_the_next_tier_and_acknowledging_stops_it(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    ward(conn, receiver)
+    alert_id = open_alert(conn)
+    assert overdue(conn) == [alert_id]
+    deliver(conn)
+    assert [r["path"] for r in receiver.requests] == ["/nurse-a", "/doctor-b"]
+    assert overdue(conn) == []  # no third tier: recorded, and nobody else to tell
+    last = conn.execute(
+        "SELECT change FROM alert_change WHERE alert = %s ORDER BY id DESC LIMIT 1", (alert_id,)
+    ).fetchone()
+    assert last == ("escalation_exhausted",)
+
+    second = open_alert(conn, "hr_extreme_low")
+    with conn.transaction():
+        act(conn, second, "acknowledged", "nurse-a")
+    assert overdue(conn) == []
+    assert conn.execute(
+        "SELECT tier, escalate_at FROM alert WHERE id = %s", (second,)
+    ).fetchone() == (1, None)
+
+
+def test_a_snoozed_alert_escalates_only_when_the_snooze_ends(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    ward(conn, receiver)
+    alert_id = open_alert(conn)
+    until = datetime.now(UTC) + timedelta(hours=1)
+    with conn.transaction():
+        act(conn, alert_id, "snoozed", "nurse-a", until=until)
+    with conn.transaction():
+        assert escalate(conn, CHANNELS) == []
+    (due,) = conn.execute("SELECT escalate_at FROM alert WHERE id = %s", (alert_id,)).fetchone()
+    assert abs((due - until).total_seconds()) < 1
+
+
+def test_low_priority_waits_out_the_quiet_hours(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
+    ward(conn, receiver, quiet=(start.replace(microsecond=0), end.replace(microsecond=0)))
+    with conn.transaction():
+        take_event(conn, event("persisted", "hr_off_baseline", "heart_rate"), CHANNELS)
+    open_alert(conn)  # high priority: quiet hours do not apply
+    deliver(conn)
+    assert [r["path"] for r in receiver.requests] == ["/nurse-a"]
+    (wait,) = conn.execute(
+        "SELECT next_attempt FROM notification WHERE state = 'pending'"
+    ).fetchone()
+    assert timedelta(hours=1.9) < wait - now < timedelta(hours=2.1)
+
+
+def test_quiet_hours_over_midnight(conn: psycopg.Connection) -> None:
+    def quiet_until(at: str) -> object:
+        row = conn.execute(
+            "SELECT vigil_quiet_until(%s::timestamptz, 'Europe/London', '22:00', '07:00')",
+            (at,),
+        ).fetchone()
+        return row[0].astimezone(UTC).isoformat() if row and row[0] else None
+
+    assert quiet_until("2026-01-10T23:30:00Z") == "2026-01-11T07:00:00+00:00"
+    assert quiet_until("2026-01-11T03:00:00Z") == "2026-01-11T07:00:00+00:00"
+    assert quiet_until("2026-07-11T03:00:00Z") == "2026-07-11T06:00:00+00:00"  # BST
+    assert quiet_until("2026-01-11T12:00:00Z") is None
+
+
+def test_mistakes_in_teams_are_named(conn: psycopg.Connection) -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        add_team(conn, "t", timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="no team 'nope'"):
+        add_member(conn, "nope", "x", 1, "json://localhost")
+    with pytest.raises(ValueError, match="tiers start at 1"):
+        add_member(conn, "nope", "x", 0, "json://localhost")
