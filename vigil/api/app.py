@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 import vigil
+from alerts.router import router as alerts_router
 from ingest.metrics import router as ingest_router
 from ingest.router import router as fhir_router
 from vigil.api.deps import FhirError
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Vigil", version=vigil.__version__, lifespan=lifespan)
     app.include_router(fhir_router)
     app.include_router(ingest_router)
+    app.include_router(alerts_router)
 
     @app.exception_handler(FhirError)
     async def fhir_error(_request: Request, exc: FhirError) -> JSONResponse:
