@@ -39,16 +39,28 @@ class MqttPublisher:
         gateway: str,
         loop: asyncio.AbstractEventLoop,
         on_ack: Callable[[int], None],
+        on_inbox: Callable[[bytes], None],
     ) -> MqttPublisher:
-        """Blocking: open the connection (raises vigil.mqtt.MqttUnavailable)."""
+        """Blocking: open the connection (raises vigil.mqtt.MqttUnavailable). The session
+        is persistent and subscribed to the gateway's inbox, so messages for the patient
+        sent while the gateway is away wait at the broker; ``on_inbox`` gets each one (on
+        paho's thread)."""
         topics = Topics(gateway)
         will = vigil_mqtt.Will(topics.status, offline_status(gateway))
-        client = vigil_mqtt.connect(settings, gateway, will=will)
+        client = vigil_mqtt.connect(
+            settings,
+            gateway,
+            will=will,
+            persistent=True,
+            on_message=lambda _c, _u, message: on_inbox(bytes(message.payload)),
+        )
 
         def on_publish(_c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
             loop.call_soon_threadsafe(on_ack, mid)
 
         client.on_publish = on_publish
+        client.on_connect = lambda c, *_: c.subscribe(topics.inbox, qos=1)
+        client.subscribe(topics.inbox, qos=1)
         return cls(client)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:

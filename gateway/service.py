@@ -62,6 +62,7 @@ class Counters:
     readings: int = 0
     published: int = 0
     batches_published: int = 0
+    inbox_messages: int = 0
 
 
 class GatewayService:
@@ -140,7 +141,12 @@ class GatewayService:
         while self._publisher is None:
             try:
                 self._publisher = await asyncio.to_thread(
-                    self._publisher_factory, self.settings, self.gateway, loop, self._on_ack
+                    self._publisher_factory,
+                    self.settings,
+                    self.gateway,
+                    loop,
+                    self._on_ack,
+                    self._on_inbox,
                 )
             except MqttUnavailable as exc:
                 log.warning("%s; retrying in %.0f s (readings wait in the outbox)", exc, delay)
@@ -149,6 +155,20 @@ class GatewayService:
         while True:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
+
+    def _on_inbox(self, payload: bytes) -> None:
+        """A message for the patient (from the alerts service): appended to
+        ``inbox.jsonl`` beside the outbox, where the patient's display reads it. The text is
+        for the patient; the log says only that one came."""
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            log.warning("ignoring an inbox message that is not JSON")
+            return
+        with open(self.settings.gateway_data_dir / "inbox.jsonl", "a", encoding="utf-8") as out:
+            out.write(json.dumps(message) + "\n")
+        self.counters.inbox_messages += 1
+        log.info("a message for a patient arrived (alert %s)", message.get("alert"))
 
     def _on_ack(self, mid: int) -> None:
         seq = self._inflight.pop(mid, None)
