@@ -61,20 +61,34 @@ def post_webhook(url: str, body: bytes, key: str, secret: str, timeout: float = 
         raise DeliveryError(str(getattr(exc, "reason", exc))) from None
 
 
-def send_apprise(url: str, body: dict[str, Any]) -> None:
+def send_apprise(url: str, patient: str, bodies: list[dict[str, Any]]) -> None:
     """One care-team member's contact (any apprise URL: mailto://, ntfy://, slack://,
-    json:// ...), told in a line a phone's lock screen can show."""
+    json:// ...), told in lines a phone's lock screen can show."""
     notifier = apprise.Apprise()
     if not notifier.add(url):
         raise DeliveryError("not a contact apprise can use")
-    title = f"Vigil {body['priority'].upper()}: {body['rule']} ({body['patient']})"
-    text = (
-        f"{body['metric']} {body['value']} at {body['time']}. Alert {body['alert']}: "
-        f"acknowledge with `vigil alerts ack {body['alert']} --by NAME`."
+    priority = _highest(bodies)
+    what = bodies[0]["rule"] if len(bodies) == 1 else f"{len(bodies)} alerts"
+    title = f"Vigil {priority.upper()}: {what} ({patient})"
+    text = "\n".join(
+        f"{b['rule']}: {b['metric']} {b['value']} at {b['time']} (alert {b['alert']}: "
+        f"`vigil alerts ack {b['alert']} --by NAME`)"
+        for b in bodies
     )
-    kind = apprise.NotifyType.FAILURE if body["priority"] == "high" else apprise.NotifyType.WARNING
+    kind = apprise.NotifyType.FAILURE if priority == "high" else apprise.NotifyType.WARNING
     if not notifier.notify(title=title, body=text, notify_type=kind):
         raise DeliveryError("apprise could not deliver it")
+
+
+def _highest(bodies: list[dict[str, Any]]) -> str:
+    order = ("low", "medium", "high")
+    return max((b.get("priority", "medium") for b in bodies), key=order.index)
+
+
+def _group_key(keys: list[str]) -> str:
+    """The idempotency key of a grouped message: the same for every attempt."""
+    digest = hashlib.blake2s(" ".join(sorted(keys)).encode(), digest_size=8).hexdigest()
+    return f"vigil-group-{digest}"
 
 
 class Dispatcher:
@@ -91,56 +105,77 @@ class Dispatcher:
         """Publishes to a gateway's inbox (gateway id, payload); raises DeliveryError."""
         self.max_attempts = max_attempts
 
-    def run_once(self, limit: int = 100) -> int:
-        """Deliver what is due; returns how many were delivered."""
+    def run_once(self, limit: int = 200) -> int:
+        """Deliver what is due; returns how many notifications were delivered.
+
+        Notifications owed to one recipient about one patient by one change (the same
+        transaction: a patient's alerts raised by one micro-batch of events) go as one
+        message: a nurse gets 'SpO2 low, pulse high' once, not two pings a second apart."""
         with self.conn.transaction():
             due = self.conn.execute(
-                "SELECT id, channel, target, body, idempotency_key, attempts FROM notification"
-                " WHERE state = 'pending' AND next_attempt <= now()"
-                " ORDER BY next_attempt LIMIT %s",
+                "SELECT n.id, n.channel, n.target, n.audience, a.patient, n.created, n.body,"
+                " n.idempotency_key, n.attempts FROM notification n JOIN alert a ON a.id = n.alert"
+                " WHERE n.state = 'pending' AND n.next_attempt <= now()"
+                " ORDER BY n.created, n.id LIMIT %s",
                 (limit,),
             ).fetchall()
+        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for row in due:
+            groups.setdefault(row[1:6], []).append(row)
         delivered = 0
-        for notification_id, channel, target, body, key, attempts in due:
+        for (channel, target, _audience, patient, _created), rows in groups.items():
+            ids = [r[0] for r in rows]
+            key = rows[0][7] if len(rows) == 1 else _group_key([r[7] for r in rows])
             try:
-                self._deliver(channel, target, body, key)
+                self._deliver(channel, target, patient, [r[6] for r in rows], key)
             except DeliveryError as exc:
-                self._failed_attempt(notification_id, attempts + 1, str(exc))
+                self._failed_attempt(ids, max(r[8] for r in rows) + 1, str(exc))
                 continue
             with self.conn.transaction():
                 self.conn.execute(
                     "UPDATE notification SET state = 'sent', sent = now(),"
-                    " attempts = attempts + 1 WHERE id = %s",
-                    (notification_id,),
+                    " attempts = attempts + 1 WHERE id = ANY(%s)",
+                    (ids,),
                 )
-            delivered += 1
+            delivered += len(ids)
         return delivered
 
-    def _deliver(self, channel: str, target: str, body: Any, key: str) -> None:
-        payload = json.dumps({**body, "idempotency_key": key}, sort_keys=True).encode()
-        if channel == "webhook":
-            post_webhook(target, payload, key, self.secret)
-        elif channel == "mqtt":
-            self.publish_inbox(target, payload)
-        elif channel == "apprise":
-            send_apprise(target, body)
-        else:
+    def _deliver(
+        self, channel: str, target: str, patient: str, bodies: list[dict[str, Any]], key: str
+    ) -> None:
+        if channel == "apprise":
+            send_apprise(target, patient, bodies)
+            return
+        if channel == "mqtt":  # to the patient: their messages, each said once
+            texts = list(dict.fromkeys(b["text"] for b in bodies))
+            message = {"patient": patient, "alerts": [b["alert"] for b in bodies]}
+            payload = {**message, "text": " ".join(texts), "idempotency_key": key}
+            self.publish_inbox(target, json.dumps(payload, sort_keys=True).encode())
+            return
+        if channel != "webhook":
             raise DeliveryError(f"unknown channel {channel!r}")
+        document = {
+            "patient": patient,
+            "priority": _highest(bodies),
+            "alerts": bodies,
+            "idempotency_key": key,
+        }
+        post_webhook(target, json.dumps(document, sort_keys=True).encode(), key, self.secret)
 
-    def _failed_attempt(self, notification_id: int, attempts: int, error: str) -> None:
+    def _failed_attempt(self, ids: list[int], attempts: int, error: str) -> None:
         final = attempts >= self.max_attempts
         backoff = min(2.0**attempts, MAX_BACKOFF_S)
         with self.conn.transaction():
             self.conn.execute(
                 "UPDATE notification SET attempts = %s, last_error = %s,"
                 " state = CASE WHEN %s THEN 'failed' ELSE 'pending' END,"
-                " next_attempt = now() + make_interval(secs => %s) WHERE id = %s",
-                (attempts, error[:500], final, backoff, notification_id),
+                " next_attempt = now() + make_interval(secs => %s) WHERE id = ANY(%s)",
+                (attempts, error[:500], final, backoff, ids),
             )
         # Targets and errors name no patient; the body stays in the table.
         log.warning(
-            "notification %d: attempt %d failed (%s)%s",
-            notification_id,
+            "notification %s: attempt %d failed (%s)%s",
+            ",".join(map(str, ids)),
             attempts,
             error,
             "; marked failed" if final else f"; again in {backoff:.0f} s",

@@ -54,11 +54,28 @@ def test_a_webhook_is_signed_with_an_idempotency_key(
     (request,) = receiver.requests
     assert request["signature_ok"] and request["key"].startswith("vigil-alert-")
     body = request["body"]
-    assert (body["patient"], body["rule"], body["priority"]) == ("p1", "spo2_desaturation", "high")
+    assert (body["patient"], body["priority"]) == ("p1", "high")
+    assert [a["rule"] for a in body["alerts"]] == ["spo2_desaturation"]
     assert body["idempotency_key"] == request["key"]
     ((gateway, payload),) = inbox
     assert gateway == "gw-1" and "oxygen level" in json.loads(payload)["text"]
     assert Dispatcher(conn, SECRET, publish).run_once() == 0  # nothing owed any more
+
+
+def test_a_patients_alerts_raised_together_go_as_one_message(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    with conn.transaction():  # one micro-batch of events
+        for e in (event("persisted"), event("persisted", "spo2_news2_red")):
+            take_event(conn, e, Channels(care_team_webhooks=(receiver.url,)))
+    inbox, publish = sent_to_inbox()
+    assert Dispatcher(conn, SECRET, publish).run_once() == 4
+    (request,) = receiver.requests
+    assert [a["rule"] for a in request["body"]["alerts"]] == ["spo2_desaturation", "spo2_news2_red"]
+    assert request["body"]["priority"] == "high" and request["key"].startswith("vigil-group-")
+    ((_, payload),) = inbox
+    message = json.loads(payload)
+    assert len(message["alerts"]) == 2 and message["text"].count("oxygen level") == 1
 
 
 def test_a_receiver_failing_five_times_gets_the_alert_once(

@@ -55,8 +55,8 @@ def test_a_desaturation_reaches_the_care_team_and_the_patient(
         analytics.stop()
         alerts.stop()
         receiver.close()
-    webhooks = [r["body"] for r in receiver.delivered().values()]
-    assert any(b["rule"] == "spo2_desaturation" and b["priority"] == "high" for b in webhooks)
+    alerts_told = [a for r in receiver.delivered().values() for a in r["body"]["alerts"]]
+    assert any(a["rule"] == "spo2_desaturation" and a["priority"] == "high" for a in alerts_told)
     assert all(r["signature_ok"] for r in receiver.requests)
     message = json.loads(inbox.read_text().splitlines()[0])
     assert message["patient"] == patient_id(0) and "oxygen level" in message["text"]
