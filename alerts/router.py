@@ -7,14 +7,17 @@ patients it showed; every change records the caller's name as its actor.
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from alerts.store import AlertError, act
+from alerts.store import AlertError, act, changes_since
 from analytics.rules import BASELINE, OPTIONAL, PULSE, SCALE_1, SCALE_2, TECHNICAL
 from vigil.api.deps import Caller, Connection, FhirError, audit
 
@@ -77,6 +80,48 @@ def list_alerts(
         sorted({a["patient"] for a in alerts}),
     )
     return alerts
+
+
+@router.get("/alerts/stream")
+def stream_alerts(
+    request: Request, conn: Connection, who: Caller, patient: str | None = None
+) -> StreamingResponse:
+    """Server-sent events for dashboards: each alert change as it happens (``event:
+    alert``, the change id as the event id, so a reconnecting browser resumes from
+    ``Last-Event-ID``). The subscription is audited once, with its filter."""
+    resume = request.headers.get("last-event-id", "")
+    if resume.isdigit():
+        after = int(resume)
+    else:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM alert_change").fetchone()
+        after = int(row[0]) if row else 0
+    audit(
+        conn,
+        who.name,
+        "subscribe",
+        "/alerts/stream",
+        str(request.url.query),
+        "ok",
+        [patient] if patient else [],
+    )
+    pool = request.app.state.pool
+
+    def events() -> Iterator[str]:
+        position, quiet = after, 0
+        while True:
+            with pool.connection() as polling:
+                changes = changes_since(polling, position, patient)
+            for change in changes:
+                position = change["id"]
+                yield f"id: {position}\nevent: alert\ndata: {json.dumps(change)}\n\n"
+            quiet = 0 if changes else quiet + 1
+            if quiet and quiet % 15 == 0:
+                yield ": still here\n\n"  # keeps proxies from closing an idle stream
+            time.sleep(1.0)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/alerts/{alert_id}")

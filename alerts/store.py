@@ -293,6 +293,24 @@ def act(
     _change(conn, alert_id, change, actor, note)
 
 
+def changes_since(
+    conn: psycopg.Connection, after: int, patient: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Alert changes after change id ``after`` (oldest first), with their alert's patient,
+    rule, priority and state: what `vigil alerts tail` and the dashboard stream follow."""
+    rows = conn.execute(
+        "SELECT c.id, c.at, c.change, c.actor, c.note, a.id, a.patient, a.rule, a.priority,"
+        " a.state FROM alert_change c JOIN alert a ON a.id = c.alert WHERE c.id > %s"
+        " AND (%s::text IS NULL OR a.patient = %s) ORDER BY c.id LIMIT %s",
+        (after, patient, patient, limit),
+    ).fetchall()
+    keys = ("id", "at", "change", "actor", "note", "alert", "patient", "rule", "priority", "state")
+    changes = [dict(zip(keys, row, strict=True)) for row in rows]
+    for change in changes:
+        change["at"] = change["at"].isoformat()
+    return changes
+
+
 def _body(alert_id: int, event: dict[str, Any]) -> dict[str, Any]:
     return {
         "alert": alert_id,

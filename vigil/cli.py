@@ -271,7 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         "alerts", help="run the alerts service; `alerts list|ack|resolve|snooze` manage alerts"
     )
     alerts.add_argument(
-        "action", nargs="?", choices=["list", "ack", "resolve", "snooze"], help="(none: run)"
+        "action",
+        nargs="?",
+        choices=["list", "tail", "ack", "resolve", "snooze"],
+        help="(none: run the service); tail: follow alert changes as they happen",
     )
     alerts.add_argument(
         "alert", nargs="?", type=positive_int, help="alert id (ack, resolve, snooze)"
@@ -775,7 +778,33 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
         return _alerts_service(settings)
     if args.action == "list":
         return _alerts_list(args, settings)
+    if args.action == "tail":
+        return _alerts_tail(args, settings)
     return _alerts_act(args, settings)
+
+
+def _alerts_tail(args: argparse.Namespace, settings: Settings) -> int:
+    """The last few alert changes, then each new one as it happens, until Ctrl-C."""
+    from alerts.store import changes_since
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with _connect(settings) as conn:
+        conn.autocommit = True
+        (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM alert_change").fetchone()
+        after = max(0, last - 10)
+        while not stop.is_set():
+            for c in changes_since(conn, after, args.patient):
+                note = f" ({c['note']})" if c["note"] else ""
+                print(
+                    f"{c['at'][:19]} alert {c['alert']} {c['priority']:<6} {c['patient']:<12}"
+                    f" {c['rule']}: {c['change']} by {c['actor']}{note}",
+                    flush=True,
+                )
+                after = c["id"]
+            stop.wait(1.0)
+    return 0
 
 
 def _alerts_service(settings: Settings) -> int:
