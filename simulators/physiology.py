@@ -43,6 +43,14 @@ class Scripted:
         return min(max(min(rise, fall, 1.0), 0.0), 1.0)
 
 
+DEMO_SCRIPTS: dict[int, tuple[Scripted, ...]] = {
+    0: (Scripted("spo2", 83, start_s=5, hold_s=90),),
+    1: (Scripted("heart_rate", 158, start_s=10, hold_s=120, ramp_s=20),),
+}
+"""What `vigil demo` shows a clinician: the first patient desaturates to 83 % for a minute
+and a half, the second's pulse climbs to 158 /min for two minutes; the others stay well."""
+
+
 @dataclass(frozen=True, slots=True)
 class CardiacSample:
     heart_rate: int

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. tcp-client:127.0.0.1:9100 (a `vigil simulate --patients` ward)",
     )
     gateway.add_argument(
+        "--scripted",
+        action="store_true",
+        help="with --simulate: the first patients go through scripted episodes (a "
+        "desaturation, a tachycardia), as the demo shows",
+    )
+    gateway.add_argument(
         "--sent-log",
         metavar="FILE",
         help="with --simulate: append each reading the simulated wearables send (JSON lines)",
@@ -401,17 +407,19 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.mqtt_url:
         raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
 
-    if args.sent_log and not args.simulate:
-        raise UserError("--sent-log goes with --simulate N")
+    if (args.sent_log or args.scripted) and not args.simulate:
+        raise UserError("--sent-log and --scripted go with --simulate N")
 
     async def run() -> None:
         stop = _asyncio_stop_event()
         if args.simulate:
             from simulators.ble import Ward
+            from simulators.physiology import DEMO_SCRIPTS
 
             with contextlib.ExitStack() as files:
                 log = files.enter_context(open(args.sent_log, "a")) if args.sent_log else None
-                ward = Ward(args.simulate, sent_log=log)
+                scripts = DEMO_SCRIPTS if args.scripted else None
+                ward = Ward(args.simulate, sent_log=log, scripts=scripts)
                 central = await ward.start()
                 scanner, client = central.backends()
                 service = GatewayService(settings, ward.pairings, Backends(scanner, client))

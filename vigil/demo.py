@@ -2,7 +2,10 @@
 
 The demo is a supervisor. It starts (or uses, when VIGIL_DATABASE_URL / VIGIL_MQTT_URL are
 set) PostgreSQL and a broker, then runs each service as its own `vigil` process, exactly as
-in production: ingest, analytics, the API, and a gateway serving simulated wearables. It prints a
+in production: ingest, analytics, alerts, the API, and a gateway serving simulated
+wearables, two of whose patients go through scripted episodes (a desaturation, a
+tachycardia). A small receiver in the demo stands in for the care team's webhook and
+prints what a clinician is told. It prints a
 status line every few seconds; on Ctrl-C or after --duration it stops the gateway first
 (so its outbox drains), waits for ingest to store what was published, stops the rest, and
 prints a summary whose last line is JSON.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,11 +24,13 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from alerts.dispatch import sign
 from ingest.migrate import migrate
 from ingest.stats import ingest_stats
 from vigil import mqtt as vigil_mqtt
@@ -39,6 +45,7 @@ from vigil.wire.topics import EVENTS, Topics, service_status
 GATEWAY_ID = "demo-gw"
 INGEST_ID = "demo-ingest"
 ANALYTICS_ID = "demo-analytics"
+ALERTS_ID = "demo-alerts"
 STATUS_EVERY_S = 5.0
 
 
@@ -51,6 +58,7 @@ class Demo:
         self.gateway_topic = Topics(GATEWAY_ID).status
         self.status: Watcher | None = None
         self.events: EventCounter | None = None
+        self.desk: ClinicianDesk | None = None
         self._postgres: EmbeddedPostgres | None = None
         self._broker: PrivateBroker | None = None
         self._temp: tempfile.TemporaryDirectory[str] | None = None
@@ -73,6 +81,7 @@ class Demo:
                 "VIGIL_INGEST_CLIENT_ID": INGEST_ID,
                 "VIGIL_ANALYTICS_CLIENT_ID": ANALYTICS_ID,
                 "VIGIL_ANALYTICS_STATE_DIR": str(data / "analytics"),
+                "VIGIL_ALERTS_CLIENT_ID": ALERTS_ID,
                 "VIGIL_LOG_LEVEL": "WARNING",
             }
             logs = data / "logs"
@@ -87,11 +96,22 @@ class Demo:
             )
             if not status.wait_for(service_status(ANALYTICS_ID), "state", "online", 30):
                 raise RuntimeError(f"analytics did not come online; see {logs / 'analytics.log'}")
+            self.desk = ClinicianDesk()
+            alerts_env = {
+                **env,
+                "VIGIL_ALERTS_WEBHOOK_URLS": self.desk.url,
+                "VIGIL_ALERTS_WEBHOOK_SECRET": self.desk.secret,
+            }
+            self.processes["alerts"] = spawn(
+                vigil_command("alerts"), alerts_env, logs / "alerts.log"
+            )
+            if not status.wait_for(service_status(ALERTS_ID), "state", "online", 30):
+                raise RuntimeError(f"alerts did not come online; see {logs / 'alerts.log'}")
             self.processes["api"] = spawn(
                 vigil_command("api", "--port", str(self.args.api_port)), env, logs / "api.log"
             )
             self.processes["gateway"] = spawn(
-                vigil_command("gateway", "--simulate", str(self.args.patients)),
+                vigil_command("gateway", "--simulate", str(self.args.patients), "--scripted"),
                 env,
                 logs / "gateway.log",
             )
@@ -144,7 +164,12 @@ class Demo:
         settings = self.settings.model_copy(update={"mqtt_url": mqtt_url})
         self.status = Watcher(
             settings,
-            [self.gateway_topic, service_status(INGEST_ID), service_status(ANALYTICS_ID)],
+            [
+                self.gateway_topic,
+                service_status(INGEST_ID),
+                service_status(ANALYTICS_ID),
+                service_status(ALERTS_ID),
+            ],
             f"demo-monitor-{time.time_ns()}",
         )
         return self.status
@@ -220,10 +245,11 @@ class Demo:
             "lag_s": _lag_s(stats.newest_measurement, raw=True),
             "analytics_events": self._events("all"),
             "alert_candidates": self._events("persisted"),
+            **alert_counts(conn_url=database_url),
         }
 
     def _stop_everything(self) -> None:
-        for name in ("gateway", "analytics", "ingest", "api"):
+        for name in ("gateway", "analytics", "alerts", "ingest", "api"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop(process)
@@ -233,6 +259,9 @@ class Demo:
         if self.events is not None:
             self.events.close()
             self.events = None
+        if self.desk is not None:
+            self.desk.close()
+            self.desk = None
         if self._broker is not None:
             self._broker.stop()
             self._broker = None
@@ -255,9 +284,65 @@ class Demo:
             f"published {summary['readings_published']} readings, "
             f"stored {summary['readings_stored']}, duplicates {summary['duplicates']}, "
             f"dead letters {summary['dead_letters']}; analytics events "
-            f"{summary['analytics_events']}, alert candidates {summary['alert_candidates']}"
+            f"{summary['analytics_events']}, alert candidates {summary['alert_candidates']}; "
+            f"alerts raised {summary['alerts_raised']}, notifications delivered "
+            f"{summary['notifications_delivered']} (failed {summary['notifications_failed']})"
         )
         print(json.dumps(summary), flush=True)
+
+
+def alert_counts(conn_url: str) -> dict[str, int]:
+    with psycopg.connect(conn_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM alert),"
+            " (SELECT count(*) FROM notification WHERE state = 'sent'),"
+            " (SELECT count(*) FROM notification WHERE state = 'failed')"
+        ).fetchone()
+    raised, delivered, failed = row if row else (0, 0, 0)
+    return {
+        "alerts_raised": int(raised),
+        "notifications_delivered": int(delivered),
+        "notifications_failed": int(failed),
+    }
+
+
+class ClinicianDesk:
+    """Stands in for the care team's webhook: checks each delivery's signature and prints
+    what the clinician is told."""
+
+    def __init__(self) -> None:
+        self.secret = secrets.token_hex(16)
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                genuine = self.headers.get("X-Vigil-Signature") == sign(desk.secret, body)
+                self.send_response(200 if genuine else 401)
+                self.end_headers()
+                if genuine:
+                    desk.show(json.loads(body))
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/care-team"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def show(message: dict[str, Any]) -> None:
+        for alert in message.get("alerts", []):
+            print(
+                f"  >> care team told: {alert['priority'].upper()} {alert['rule']} for "
+                f"{alert['patient']} ({alert['metric']} {alert['value']}; alert {alert['alert']},"
+                f" `vigil alerts ack {alert['alert']} --by NAME`)",
+                flush=True,
+            )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class EventCounter:

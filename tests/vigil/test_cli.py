@@ -113,7 +113,7 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
         "--patients",
         "2",
         "--duration",
-        "8s",
+        "40s",
         "--api-port",
         str(port),
         "--data-dir",
@@ -129,9 +129,15 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     assert "| readings/s" in result.stdout
     assert leftovers(str(tmp_path)) == []
     assert (tmp_path / "data" / "postgres").is_dir()  # not --ephemeral: data stays
-    # analytics scored the readings and saved its state at shutdown
-    assert summary["analytics_events"] >= summary["alert_candidates"] >= 0
+    # analytics scored the readings and saved its state at shutdown; the first patient's
+    # scripted desaturation became an alert the care team (the demo's receiver) and the
+    # patient (the gateway inbox) were told of
+    assert summary["analytics_events"] >= summary["alert_candidates"] >= 1
     assert (tmp_path / "data" / "analytics" / "engine-0-of-1.npz").is_file()
+    assert summary["alerts_raised"] >= 1 and summary["notifications_failed"] == 0
+    assert summary["notifications_delivered"] >= 2
+    assert "care team told: HIGH spo2_desaturation for p0001" in result.stdout
+    assert (tmp_path / "data" / "gateway" / "inbox.jsonl").is_file()
 
 
 @pytest.mark.slow
