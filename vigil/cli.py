@@ -213,6 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RULE",
         help="turn an optional rule on as well (hr_rising, novelty; repeatable)",
     )
+    bench_latency = bench_sub.add_parser(
+        "latency",
+        help="ms from a reading's publication to the care team's webhook, whole pipeline",
+    )
+    bench_latency.add_argument(
+        "--patients", type=positive_int, default=5000, help="patients at 1 Hz (5000)"
+    )
+    bench_latency.add_argument(
+        "--gateways", type=positive_int, default=50, help="gateways they are spread over (50)"
+    )
+    bench_latency.add_argument(
+        "--seconds", type=positive_int, default=60, help="seconds of streaming (60)"
+    )
     bench_ingest = bench_sub.add_parser(
         "ingest", help="stored readings/s through broker and ingest, against raw binary COPY"
     )
@@ -609,6 +622,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.bench.analytics import bench_analytics
     from vigil.bench.gateway import GatewayBench
     from vigil.bench.ingest import IngestBench
+    from vigil.bench.latency import LatencyBench
     from vigil.wire.batch import MAX_READINGS
 
     result: dict[str, Any]
@@ -623,6 +637,14 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             if args.streams < 2:
                 raise UserError("--streams: at least 2 (a patient's SpO2 and heart rate)")
             result = bench_analytics(args.streams, args.seconds)
+        elif args.bench_command == "latency":
+            if args.patients % args.gateways:
+                raise UserError(
+                    f"--patients {args.patients} must split evenly over --gateways {args.gateways}"
+                )
+            if args.seconds <= 15:
+                raise UserError("--seconds: more than 15 (events start at the tenth second)")
+            result = LatencyBench(args.patients, args.gateways, args.seconds).run()
         elif args.bench_command == "alerts":
             unknown = set(args.optional) - {r.name for r in OPTIONAL}
             if unknown:
