@@ -67,20 +67,16 @@ class AlertsService:
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
             with conn.transaction():
                 migrate(conn)
-            self._client = vigil_mqtt.connect_retrying(
+            self._client = vigil_mqtt.service_session(
                 stop,
                 self.settings,
                 self.settings.alerts_client_id,
-                persistent=True,
-                manual_ack=True,
-                receive_maximum=self._inbox.max_messages,
-                will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
-                on_message=lambda _c, _u, message: self._inbox.put(message),
+                self._inbox,
+                self._status_topic,
+                self._subscribe,
             )
             if self._client is None:
                 return self.counters
-            self._client.on_connect = lambda c, *_: self._subscribe(c)
-            self._subscribe(self._client)
             dispatcher = Dispatcher(
                 conn,
                 self.settings.alerts_webhook_secret,

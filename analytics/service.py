@@ -110,20 +110,11 @@ class AnalyticsService:
 
     def run(self, stop: threading.Event) -> AnalyticsCounters:
         keep_freed_arrays()
-        self._client = vigil_mqtt.connect_retrying(
-            stop,
-            self.settings,
-            self.client_id,
-            persistent=True,
-            manual_ack=True,
-            receive_maximum=self._inbox.max_messages,
-            will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
-            on_message=lambda _c, _u, message: self._inbox.put(message),
+        self._client = vigil_mqtt.service_session(
+            stop, self.settings, self.client_id, self._inbox, self._status_topic, self._subscribe
         )
         if self._client is None:
             return self.counters
-        self._client.on_connect = lambda c, *_: self._subscribe(c)
-        self._subscribe(self._client)
         if self.settings.database_url and self.engine.saved_at is not None:
             self.catch_up(self.engine.saved_at)
         due = time.monotonic() + self.settings.analytics_checkpoint_s

@@ -104,20 +104,14 @@ class IngestService:
         return None
 
     def _connect_broker(self, stop: threading.Event) -> mqtt.Client | None:
-        client = vigil_mqtt.connect_retrying(
+        return vigil_mqtt.service_session(
             stop,
             self.settings,
             self.settings.ingest_client_id,
-            persistent=True,
-            manual_ack=True,
-            receive_maximum=self.settings.ingest_max_messages,
-            will=vigil_mqtt.Will(self._status_topic, b'{"state": "offline"}'),
-            on_message=lambda _c, _u, message: self._inbox.put(message),
+            self._inbox,
+            self._status_topic,
+            self._subscribe,
         )
-        if client is not None:
-            client.on_connect = lambda c, *_: self._subscribe(c)
-            self._subscribe(client)
-        return client
 
     def _subscribe(self, client: mqtt.Client) -> None:
         # A shared subscription (MQTT 5) lets several ingest processes split the load, but

@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from vigil.inbox import Inbox
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,35 @@ def connect_retrying(
             stop.wait(delay)
             delay = min(delay * 2, 10.0)
     return None
+
+
+def service_session(
+    stop: threading.Event,
+    settings: Settings,
+    client_id: str,
+    inbox: Inbox,
+    status_topic: str,
+    subscribe: Callable[[mqtt.Client], None],
+) -> mqtt.Client | None:
+    """A platform service's broker session (ingest, analytics, alerts): persistent, so
+    what arrives while the service is away waits for it; acknowledged by the service once
+    its work is done (manual acks); at most the inbox's size in flight (Receive Maximum);
+    'offline' on ``status_topic`` as its will. ``subscribe`` runs now and on every
+    reconnect. None once ``stop`` is set before the broker answered."""
+    client = connect_retrying(
+        stop,
+        settings,
+        client_id,
+        persistent=True,
+        manual_ack=True,
+        receive_maximum=inbox.max_messages,
+        will=Will(status_topic, b'{"state": "offline"}'),
+        on_message=lambda _c, _u, message: inbox.put(message),
+    )
+    if client is not None:
+        client.on_connect = lambda c, *_: subscribe(c)
+        subscribe(client)
+    return client
 
 
 def _name(protocol: int) -> str:

@@ -12,7 +12,6 @@ is compared with (`ratio`).
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,9 +23,8 @@ import psycopg
 from ingest import writer
 from ingest.migrate import migrate
 from vigil import metrics
-from vigil.embedded.broker import start_broker
-from vigil.embedded.postgres import start_postgres
 from vigil.embedded.processes import spawn, stop_and_measure, vigil_command
+from vigil.embedded.stack import private_stack
 from vigil.mqtt import Watcher, connect
 from vigil.settings import Settings
 from vigil.wire.batch import Batch, decode_batch, encode_batch
@@ -98,15 +96,8 @@ class IngestBench:
         self.progress = progress
 
     def run(self) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="vigil-bench-") as temp:
-            folder = Path(temp)
-            postgres = start_postgres(folder / "pg")
-            broker = start_broker(folder / "broker")
-            try:
-                return self._run(folder, postgres.url, broker.url)
-            finally:
-                broker.stop()
-                postgres.stop()
+        with private_stack("vigil-bench-") as (folder, database_url, mqtt_url):
+            return self._run(folder, database_url, mqtt_url)
 
     def _run(self, folder: Path, database_url: str, mqtt_url: str) -> dict[str, Any]:
         settings = self.settings.model_copy(

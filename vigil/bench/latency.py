@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +28,8 @@ import numpy as np
 
 from ingest.migrate import migrate
 from vigil import metrics
-from vigil.embedded.broker import start_broker
-from vigil.embedded.postgres import start_postgres
 from vigil.embedded.processes import spawn, stop, vigil_command
+from vigil.embedded.stack import private_stack
 from vigil.mqtt import Watcher, connect
 from vigil.settings import Settings
 from vigil.wire.batch import Batch, encode_batch
@@ -94,15 +92,8 @@ class LatencyBench:
         """One patient a second, spread over the gateways (7919 is prime)."""
 
     def run(self) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="vigil-latency-") as temp:
-            folder = Path(temp)
-            postgres = start_postgres(folder / "pg")
-            broker = start_broker(folder / "broker")
-            try:
-                return self._run(folder, postgres.url, broker.url)
-            finally:
-                broker.stop()
-                postgres.stop()
+        with private_stack("vigil-latency-") as (folder, database_url, mqtt_url):
+            return self._run(folder, database_url, mqtt_url)
 
     def _run(self, folder: Path, database_url: str, mqtt_url: str) -> dict[str, Any]:
         import psycopg
