@@ -64,9 +64,6 @@ def post_webhook(url: str, body: bytes, key: str, secret: str, timeout: float = 
 def send_apprise(url: str, patient: str, bodies: list[dict[str, Any]]) -> None:
     """One care-team member's contact (any apprise URL: mailto://, ntfy://, slack://,
     json:// ...), told in lines a phone's lock screen can show."""
-    notifier = apprise.Apprise()
-    if not notifier.add(url):
-        raise DeliveryError("not a contact apprise can use")
     priority = _highest(bodies)
     what = bodies[0]["rule"] if len(bodies) == 1 else f"{len(bodies)} alerts"
     title = f"Vigil {priority.upper()}: {what} ({patient})"
@@ -76,6 +73,15 @@ def send_apprise(url: str, patient: str, bodies: list[dict[str, Any]]) -> None:
         for b in bodies
     )
     kind = apprise.NotifyType.FAILURE if priority == "high" else apprise.NotifyType.WARNING
+    send_apprise_text(url, title, text, kind)
+
+
+def send_apprise_text(
+    url: str, title: str, text: str, kind: apprise.NotifyType = apprise.NotifyType.INFO
+) -> None:
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        raise DeliveryError("not a contact apprise can use")
     if not notifier.notify(title=title, body=text, notify_type=kind):
         raise DeliveryError("apprise could not deliver it")
 
@@ -143,14 +149,17 @@ class Dispatcher:
     def _deliver(
         self, channel: str, target: str, patient: str, bodies: list[dict[str, Any]], key: str
     ) -> None:
+        if "text" in bodies[0]:  # to the patient: their messages, each said once
+            text = " ".join(dict.fromkeys(b["text"] for b in bodies))
+            if channel == "apprise":
+                send_apprise_text(target, "A message from your care team", text)
+                return
+            message = {"patient": patient, "alerts": [b["alert"] for b in bodies], "text": text}
+            payload = {**message, "idempotency_key": key}
+            self.publish_inbox(target, json.dumps(payload, sort_keys=True).encode())
+            return
         if channel == "apprise":
             send_apprise(target, patient, bodies)
-            return
-        if channel == "mqtt":  # to the patient: their messages, each said once
-            texts = list(dict.fromkeys(b["text"] for b in bodies))
-            message = {"patient": patient, "alerts": [b["alert"] for b in bodies]}
-            payload = {**message, "text": " ".join(texts), "idempotency_key": key}
-            self.publish_inbox(target, json.dumps(payload, sort_keys=True).encode())
             return
         if channel != "webhook":
             raise DeliveryError(f"unknown channel {channel!r}")

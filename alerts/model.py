@@ -8,8 +8,10 @@ Technical conditions go to the patient first: they can fix a probe, a nurse cann
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 
 class Priority(StrEnum):
@@ -68,6 +70,26 @@ KINDS = {
 
 SPO2_CLINICAL = {"spo2_desaturation", "spo2_news2_red", "spo2_below_baseline"}
 """Rules an oximeter without skin contact cannot support: inhibited by its check_sensor."""
+
+
+def load_patient_messages(path: Path) -> dict[str, str]:
+    """What patients are told, per rule, from a JSON object ``{"rule": "text", ...}``: a
+    care team's own wording (or language). An unknown rule or an empty text is an error
+    naming it, not a message silently never sent."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: expected an object of rule names and texts")
+    for rule, text in document.items():
+        if rule not in KINDS:
+            raise ValueError(f"{path}: {rule!r} is not a rule ({', '.join(KINDS)})")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{path}: the message for {rule} is empty")
+    return dict(document)
 
 
 def kind_of(rule: str) -> AlertKind:

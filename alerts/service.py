@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from alerts.dispatch import DeliveryError, Dispatcher
+from alerts.model import load_patient_messages
 from alerts.store import Channels, auto_resolve, escalate, take_event
 from ingest.migrate import migrate
 from vigil import mqtt as vigil_mqtt
@@ -54,8 +55,11 @@ class AlertsService:
         self.settings = settings
         self.counters = AlertsCounters()
         urls = tuple(u.strip() for u in settings.alerts_webhook_urls.split(",") if u.strip())
+        path = settings.alerts_messages_file
         self.channels = Channels(
-            care_team_webhooks=urls, escalate_after_s=settings.alerts_escalate_after_s
+            care_team_webhooks=urls,
+            escalate_after_s=settings.alerts_escalate_after_s,
+            patient_messages=load_patient_messages(path) if path else {},
         )
         self._inbox = Inbox(1000)
         self._status_topic = service_status(settings.alerts_client_id)

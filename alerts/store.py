@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,8 @@ class Channels:
     patient_inbox: bool = True
     escalate_after_s: float = 120.0
     """A high-priority alert nobody acknowledges in this time goes to the next tier."""
+    patient_messages: Mapping[str, str] = field(default_factory=dict)
+    """What patients are told, per rule, where it differs from alerts.model's wording."""
 
 
 class AlertError(ValueError):
@@ -124,10 +127,19 @@ def _notify(
             )
         elif told:
             conn.execute("UPDATE alert SET tier = 1 WHERE id = %s", (alert_id,))
+    text = channels.patient_messages.get(event["rule"], kind.patient_message)
+    if PATIENT not in kind.audience or not text:
+        return
+    message = {"alert": alert_id, "patient": event["patient"], "text": text}
     gateway = event.get("gateway")
-    if PATIENT in kind.audience and kind.patient_message and gateway and channels.patient_inbox:
-        message = {"alert": alert_id, "patient": event["patient"], "text": kind.patient_message}
+    if gateway and channels.patient_inbox:
         _owe(conn, alert_id, "mqtt", gateway, PATIENT, message)
+    contacts = conn.execute(
+        "SELECT contact FROM patient_contact WHERE patient = %s ORDER BY contact",
+        (event["patient"],),
+    )
+    for (contact,) in contacts.fetchall():
+        _owe(conn, alert_id, "apprise", contact, PATIENT, message)
 
 
 def _tell_tier(

@@ -1,4 +1,5 @@
-"""Care teams: members by tier, the patients they look after, their quiet hours."""
+"""Care teams: members by tier, the patients they look after, their quiet hours; and the
+patients' own channels."""
 
 from __future__ import annotations
 
@@ -52,3 +53,11 @@ def assign(conn: psycopg.Connection, patient: str, team: str) -> None:
         )
     except psycopg.errors.ForeignKeyViolation:
         raise ValueError(f"no team {team!r}: add it first (`vigil team add {team}`)") from None
+
+
+def add_patient_contact(conn: psycopg.Connection, patient: str, contact: str) -> None:
+    """A patient's own channel for their messages (an apprise URL)."""
+    conn.execute(
+        "INSERT INTO patient_contact (patient, contact) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (patient, contact),
+    )

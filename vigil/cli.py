@@ -321,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     team_assign = team_sub.add_parser("assign", help="a patient to a team")
     team_assign.add_argument("patient")
     team_assign.add_argument("team")
+    team_contact = team_sub.add_parser(
+        "contact", help="a patient's own channel for their messages (an apprise URL)"
+    )
+    team_contact.add_argument("patient")
+    team_contact.add_argument("contact")
     sub.add_parser("migrate", help="apply database migrations")
     enroll = sub.add_parser(
         "enroll",
@@ -851,7 +856,11 @@ def _alerts_service(settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    counters = AlertsService(settings).run(stop)
+    try:
+        service = AlertsService(settings)
+    except ValueError as exc:  # a messages file that cannot be used, named
+        raise UserError(str(exc)) from None
+    counters = service.run(stop)
     log.info("alerts stopped: %s", counters)
     return 0
 
@@ -912,7 +921,7 @@ def _alerts_act(args: argparse.Namespace, settings: Settings) -> int:
 def _team(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import time as clock
 
-    from alerts.teams import add_member, add_team, assign
+    from alerts.teams import add_member, add_patient_contact, add_team, assign
     from ingest.migrate import migrate
 
     with _connect(settings) as conn:
@@ -932,6 +941,9 @@ def _team(args: argparse.Namespace, settings: Settings) -> int:
             elif args.team_command == "member":
                 add_member(conn, args.team, args.member, args.tier, args.contact)
                 print(f"{args.member} is tier {args.tier} of {args.team}")
+            elif args.team_command == "contact":
+                add_patient_contact(conn, args.patient, args.contact)
+                print(f"{args.patient} is told on that channel too")
             else:
                 assign(conn, args.patient, args.team)
                 print(f"{args.patient}'s alerts go to {args.team}")

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         gt=0,
         description="A high-priority alert nobody acknowledges in this time goes to the next tier",
     )
+    alerts_messages_file: Path | None = Field(
+        default=None,
+        description="JSON of what patients are told per rule, where it differs from the "
+        "built-in wording (alerts/model.py)",
+    )
     alerts_max_attempts: int = Field(
         default=8, ge=1, description="Delivery attempts before a notification is marked failed"
     )

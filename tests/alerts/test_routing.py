@@ -4,15 +4,18 @@ local receiver."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from alerts.dispatch import Dispatcher
+from alerts.model import load_patient_messages
 from alerts.store import Channels, act, escalate, take_event
-from alerts.teams import add_member, add_team, assign
+from alerts.teams import add_member, add_patient_contact, add_team, assign
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_store import event
 
@@ -145,3 +148,33 @@ def test_mistakes_in_teams_are_named(conn: psycopg.Connection) -> None:
         add_member(conn, "nope", "x", 1, "json://localhost")
     with pytest.raises(ValueError, match="tiers start at 1"):
         add_member(conn, "nope", "x", 0, "json://localhost")
+
+
+def test_the_patient_is_told_on_their_own_channel_in_the_teams_words(
+    conn: psycopg.Connection, receiver: Receiver, tmp_path: Path
+) -> None:
+    add_patient_contact(conn, "p1", f"json://127.0.0.1:{receiver.port}/p1-phone")
+    path = tmp_path / "messages.json"
+    path.write_text(json.dumps({"spo2_desaturation": "Votre oxygène est bas. Reposez-vous."}))
+    channels = Channels(patient_messages=load_patient_messages(path))
+    with conn.transaction():
+        take_event(conn, event("persisted"), channels)
+    inbox: list[bytes] = []
+    Dispatcher(conn, "unused", lambda _g, payload: inbox.append(payload)).run_once()
+    (request,) = receiver.requests
+    assert request["path"] == "/p1-phone"
+    assert request["body"]["message"] == "Votre oxygène est bas. Reposez-vous."
+    assert json.loads(inbox[0])["text"] == "Votre oxygène est bas. Reposez-vous."
+
+
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [({"fever": "x"}, "'fever' is not a rule"), ({"spo2_desaturation": " "}, "is empty")],
+)
+def test_a_messages_file_with_a_mistake_is_refused(
+    tmp_path: Path, document: dict[str, str], words: str
+) -> None:
+    path = tmp_path / "messages.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=words):
+        load_patient_messages(path)
