@@ -868,12 +868,23 @@ def _alerts_service(settings: Settings) -> int:
 def _alerts_list(args: argparse.Namespace, settings: Settings) -> int:
     query = (
         "SELECT id, patient, rule, priority, state, inhibited_by IS NOT NULL, triggered_at,"
-        " cleared_at FROM alert WHERE (%s OR state <> 'resolved')"
+        " cleared_at, (SELECT count(*) FROM notification n WHERE n.alert = alert.id"
+        " AND n.state = 'failed') FROM alert WHERE (%s OR state <> 'resolved')"
         " AND (%s::text IS NULL OR patient = %s) ORDER BY triggered_at DESC LIMIT 200"
     )
     with _connect(settings) as conn:
         rows = conn.execute(query, (args.all, args.patient, args.patient)).fetchall()
-    keys = ("id", "patient", "rule", "priority", "state", "inhibited", "triggered", "cleared")
+    keys = (
+        "id",
+        "patient",
+        "rule",
+        "priority",
+        "state",
+        "inhibited",
+        "triggered",
+        "cleared",
+        "failed_notifications",
+    )
     if args.json:
         print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], default=str))
         return 0
@@ -881,7 +892,9 @@ def _alerts_list(args: argparse.Namespace, settings: Settings) -> int:
         print("no open alerts" if not args.all else "no alerts")
         return 0
     for r in rows:
-        flags = " (inhibited)" if r[5] else ""
+        flags = (" (inhibited)" if r[5] else "") + (
+            f" ({r[8]} notification(s) FAILED: `vigil alerts list --json`)" if r[8] else ""
+        )
         cleared = "" if r[7] is None else f", cleared {r[7]:%H:%M:%S}"
         when = f"{r[6]:%Y-%m-%d %H:%M:%S}"
         print(f"{r[0]:>6} {r[3]:<6} {r[4]:<12} {r[1]:<12} {r[2]}{flags}  {when}{cleared}")

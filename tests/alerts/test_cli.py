@@ -36,8 +36,8 @@ def test_alerts_are_listed_and_acknowledged_with_a_name(database_url: str) -> No
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
         alert_id = take_event(conn, event("persisted"), Channels())
     listed = json.loads(vigil("alerts", "list", "--json", env=env).stdout)
-    assert [(a["id"], a["rule"], a["state"]) for a in listed] == [
-        (alert_id, "spo2_desaturation", "triggered")
+    assert [(a["id"], a["rule"], a["state"], a["failed_notifications"]) for a in listed] == [
+        (alert_id, "spo2_desaturation", "triggered", 0)
     ]
     nameless = vigil("alerts", "ack", str(alert_id), env=env)
     assert nameless.returncode == 2 and "--by NAME" in nameless.stderr
