@@ -11,6 +11,9 @@ from typing import Any
 
 from alerts.dispatch import sign
 
+SECRET = "s3cret"
+"""What the tests' webhooks are signed with."""
+
 
 @dataclass
 class Receiver:

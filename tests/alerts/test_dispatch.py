@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
 from alerts.dispatch import DeliveryError, Dispatcher
 from alerts.store import Channels, take_event
-from tests.alerts.receiver import Receiver
+from tests.alerts.receiver import SECRET, Receiver
 from tests.alerts.test_store import event
 
 pytestmark = pytest.mark.services
-SECRET = "s3cret"
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(SECRET)
-    yield r
-    r.close()
 
 
 def owe(conn: psycopg.Connection, url: str) -> None:

@@ -5,7 +5,6 @@ local receiver."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,19 +20,6 @@ from tests.alerts.test_store import event
 
 pytestmark = pytest.mark.services
 CHANNELS = Channels(escalate_after_s=120)
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver("unused")
-    yield r
-    r.close()
 
 
 def ward(conn: psycopg.Connection, receiver: Receiver, **team: object) -> None:

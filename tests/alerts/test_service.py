@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.alerts.receiver import Receiver
+from tests.alerts.receiver import SECRET, Receiver
 from tests.alerts.test_store import event
 from tests.e2e.harness import ServiceProcess, publish, wait_for
 from vigil import mqtt as vigil_mqtt
@@ -20,14 +19,6 @@ from vigil.settings import Settings
 from vigil.wire.topics import Topics, patient_events
 
 pytestmark = pytest.mark.slow
-SECRET = "s3cret"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(SECRET)
-    yield r
-    r.close()
 
 
 def alerts_process(settings: Settings, receiver: Receiver, log: Path) -> ServiceProcess:

@@ -4,7 +4,6 @@ changes, and the notifications owed."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +17,6 @@ from analytics.rules import RULE_NAMES, STALE_RULE
 pytestmark = pytest.mark.services
 CHANNELS = Channels(care_team_webhooks=("http://127.0.0.1:9/team",))
 _ids = itertools.count()
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
 
 
 def event(kind: str, rule: str = "spo2_desaturation", metric: str = "spo2", **extra: Any) -> dict:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ import pytest
 
 from simulators.ble.ward import patient_id
 from simulators.physiology import Scripted
-from tests.alerts.receiver import Receiver
+from tests.alerts.receiver import SECRET, Receiver
 from tests.e2e.harness import AnalyticsThread, GatewayThread, ServiceProcess, wait_for
 from vigil.settings import Settings
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def test_a_desaturation_reaches_the_care_team_and_the_patient(
     settings: Settings, tmp_path: Path
 ) -> None:
-    receiver = Receiver("s3cret")
+    receiver = Receiver(SECRET)
     alerts = ServiceProcess(
         "alerts",
         f"alerts-{settings.gateway_id}",
@@ -30,7 +30,7 @@ def test_a_desaturation_reaches_the_care_team_and_the_patient(
             "VIGIL_MQTT_URL": settings.mqtt_url or "",
             "VIGIL_ALERTS_CLIENT_ID": f"alerts-{settings.gateway_id}",
             "VIGIL_ALERTS_WEBHOOK_URLS": receiver.url,
-            "VIGIL_ALERTS_WEBHOOK_SECRET": "s3cret",
+            "VIGIL_ALERTS_WEBHOOK_SECRET": SECRET,
         },
         tmp_path / "alerts.log",
     )
