@@ -177,13 +177,10 @@ class BaselineDetector:
         self.learned_time[:streams] = state["learned_time"]
 
     def score(self, batch: Readings) -> list[Event]:
-        if not len(batch):
-            return []
-        self.condition._grow(int(batch.stream.max()) + 1)
-        self._grow(self.condition.streams)
         # What the condition will ignore (late readings, a second one at the same time)
         # must not teach the baseline either.
-        batch = batch.after(self.condition.last_time)
+        batch = self.condition.unseen(batch)
+        self._grow(self.condition.streams)
         _, start = batch.segments
         if not len(batch):
             return []

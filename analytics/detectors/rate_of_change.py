@@ -71,13 +71,10 @@ class RateOfChangeDetector:
         self.ring_minute[:streams] = state["ring_minute"]
 
     def score(self, batch: Readings) -> list[Event]:
-        if not len(batch):
-            return []
-        self.condition._grow(int(batch.stream.max()) + 1)
-        self._grow(self.condition.streams)
         # What the condition will ignore (late readings, a second reading at the same time)
         # must not move the windows either.
-        batch = batch.after(self.condition.last_time)
+        batch = self.condition.unseen(batch)
+        self._grow(self.condition.streams)
         if not len(batch):
             return []
         s, t = batch.stream, batch.time

@@ -66,9 +66,8 @@ class StaleStreams:
         before[1:] = t[:-1]
         before[first] = self.last_seen[s[first]]
         newer = t > before
-        self.gaps += np.bincount(
-            s[newer & (t - before > self.gap_ms) & (before > _NEVER)], minlength=len(self.gaps)
-        )
+        # per gap, not a pass over every stream on every batch
+        np.add.at(self.gaps, s[newer & (t - before > self.gap_ms) & (before > _NEVER)], 1)
         last = np.r_[np.flatnonzero(first[1:]), len(batch) - 1]
         self.last_seen[s[last]] = np.maximum(self.last_seen[s[last]], t[last])
         back = first & self.stale[s] & newer

@@ -115,8 +115,7 @@ class ThresholdDetector:
         """Advance every stream in the batch (sorted by stream, then time) and return the
         events in stream, then time order. Readings at or before a stream's last scored
         time are ignored: late data cannot rewrite a condition already reported."""
-        self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
-        batch = batch.after(self.last_time)
+        batch = self.unseen(batch)
         if not len(batch):
             return []
         s, v = batch.stream, batch.value
@@ -136,6 +135,13 @@ class ThresholdDetector:
                 return []
             batch, usable, enter = batch.take(keep), usable[keep], enter[keep]
         return self._advance(batch, usable, enter)
+
+    def unseen(self, batch: Readings) -> Readings:
+        """Room for the batch's streams, and its readings later than each stream's last
+        scored one: what the state machine will take. Detectors built on this one filter
+        with it before moving their own state, so late readings move nothing anywhere."""
+        self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
+        return batch.after(self.last_time)
 
     def _advance(
         self, batch: Readings, usable: npt.NDArray[np.bool_], enter: npt.NDArray[np.bool_]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 
 from ingest.migrate import migrate
 from vigil import metrics
@@ -96,8 +97,6 @@ class LatencyBench:
             return self._run(folder, database_url, mqtt_url)
 
     def _run(self, folder: Path, database_url: str, mqtt_url: str) -> dict[str, Any]:
-        import psycopg
-
         with psycopg.connect(database_url, autocommit=True) as conn:
             migrate(conn)
         patients_file = folder / "patients.json"
