@@ -1,44 +1,52 @@
 """`vigil alerts`: analytics events in, alerts and their notifications out.
 
-Events arrive on the service's own persistent subscription to ``vigil/v1/events/+``. Each
-micro-batch of them is applied in one transaction (alerts opened, joined or cleared, and
-the notifications they owe written to the outbox), committed, and only then acknowledged:
-a crash before the commit makes the broker deliver the events again, and a repeat changes
-nothing (events are recorded by id). The dispatcher then delivers what the outbox holds;
-a crash after the commit leaves the notifications pending, delivered after the restart
-with the same idempotency keys. Every second, alerts whose condition has stayed clear are
-resolved and high-priority alerts nobody acknowledged in time go to the next tier of the
-patient's care team.
+Two threads, each with its own database connection, so that taking events in never waits
+on a receiver:
+
+- *Intake*: events arrive on the service's own persistent subscription to
+  ``vigil/v1/events/+``. Each micro-batch of them is applied in one transaction (alerts
+  opened, joined or cleared, and the notifications they owe written to the outbox),
+  committed, and only then acknowledged: a crash before the commit makes the broker deliver
+  the events again, and a repeat changes nothing (events are recorded by id). Every
+  second, alerts whose condition has stayed clear are resolved and high-priority alerts
+  nobody acknowledged in time go to the next tier of the patient's care team.
+- *Dispatch*: delivers what the outbox holds, woken at once by each commit (and every
+  second for retries that come due). A crash after the commit leaves the notifications
+  pending, delivered after the restart with the same idempotency keys.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
 
-from alerts.dispatch import DeliveryError, Dispatcher
+from alerts.channels import DeliveryError
+from alerts.dispatch import Dispatcher
 from alerts.model import load_patient_messages
-from alerts.store import Channels, auto_resolve, escalate, take_event
-from ingest.migrate import migrate
+from alerts.outbox import Channels, escalate
+from alerts.store import auto_resolve, take_event
 from vigil import mqtt as vigil_mqtt
-from vigil.inbox import Inbox
+from vigil.db import migrate
+from vigil.mqtt.inbox import Inbox
 from vigil.settings import Settings
+from vigil.wire.errors import WireError
+from vigil.wire.events import AnalyticsEvent
+from vigil.wire.status import Presence, ServiceStatus
 from vigil.wire.topics import EVENTS, Topics, service_status
 
 log = logging.getLogger(__name__)
 
 RESOLVE_EVERY_S = 1.0
 """How often alerts are auto-resolved and escalated."""
-_EVENT_FIELDS = {"id", "kind", "patient", "rule", "metric", "time", "value"}
+RETRY_EVERY_S = 1.0
+"""How often the dispatcher looks for retries that have come due, when nothing wakes it."""
 
 
 @dataclass
@@ -53,6 +61,7 @@ class AlertsService:
         if not settings.database_url:
             raise ValueError("no database configured: set VIGIL_DATABASE_URL")
         self.settings = settings
+        self.database_url = settings.database_url
         self.counters = AlertsCounters()
         urls = tuple(u.strip() for u in settings.alerts_webhook_urls.split(",") if u.strip())
         path = settings.alerts_messages_file
@@ -65,10 +74,13 @@ class AlertsService:
         self._status_topic = service_status(settings.alerts_client_id)
         self._client: mqtt.Client | None = None
         self._commits = 0
+        self._owed = threading.Event()
+        """Set after each commit: the dispatcher has notifications to look at."""
+        self._halt = threading.Event()
+        self._dispatch_error: BaseException | None = None
 
     def run(self, stop: threading.Event) -> AlertsCounters:
-        assert self.settings.database_url
-        with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
             with conn.transaction():
                 migrate(conn)
             self._client = vigil_mqtt.service_session(
@@ -81,43 +93,68 @@ class AlertsService:
             )
             if self._client is None:
                 return self.counters
-            dispatcher = Dispatcher(
-                conn,
-                self.settings.alerts_webhook_secret,
-                self._publish_inbox,
-                self.settings.alerts_max_attempts,
-            )
-            resolved_at = 0.0
+            dispatch = threading.Thread(target=self._dispatch, args=(stop,), name="dispatch")
+            dispatch.start()
             try:
-                while not stop.is_set():
-                    messages = self._inbox.take(0.2, 50, 4 * 2**20)
-                    if messages:
-                        self._handle(conn, messages)
-                    self.counters.delivered += dispatcher.run_once()
-                    if time.monotonic() >= resolved_at + RESOLVE_EVERY_S:
-                        with conn.transaction():
-                            auto_resolve(conn, self.settings.alerts_auto_resolve_s)
-                            escalate(conn, self.channels)
-                        resolved_at = time.monotonic()
+                self._intake(conn, stop)
             finally:
-                self._client.publish(
-                    self._status_topic, b'{"state": "offline"}', qos=1, retain=True
-                )
-                self._client.disconnect()
-                self._client.loop_stop()
+                self._halt.set()
+                self._owed.set()
+                dispatch.join()
+                vigil_mqtt.end_session(self._client, self._status_topic)
+        if self._dispatch_error is not None:
+            raise RuntimeError("the dispatcher failed") from self._dispatch_error
         return self.counters
+
+    def _intake(self, conn: psycopg.Connection, stop: threading.Event) -> None:
+        resolved_at = 0.0
+        while not stop.is_set():
+            messages = self._inbox.take(0.2, 50, 4 * 2**20)
+            if messages:
+                self._handle(conn, messages)
+            if time.monotonic() >= resolved_at + RESOLVE_EVERY_S:
+                with conn.transaction():
+                    auto_resolve(conn, self.settings.alerts_auto_resolve_s)
+                    if escalate(conn, self.channels):
+                        self._owed.set()
+                resolved_at = time.monotonic()
+
+    def _dispatch(self, stop: threading.Event) -> None:
+        """Until the service stops; a failure here stops the service too, rather than leave
+        it taking events in that nobody will be told of."""
+        try:
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                dispatcher = Dispatcher(
+                    conn,
+                    self.settings.alerts_webhook_secret,
+                    self._publish_inbox,
+                    self.settings.alerts_max_attempts,
+                )
+                while not self._halt.is_set():
+                    self._owed.clear()
+                    delivered = dispatcher.run_once()
+                    self.counters.delivered += delivered
+                    if not delivered:
+                        self._owed.wait(RETRY_EVERY_S)
+        except BaseException as exc:
+            log.exception("the dispatcher failed; stopping")
+            self._dispatch_error = exc
+            stop.set()
 
     def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe(EVENTS, qos=1)
-        client.publish(self._status_topic, b'{"state": "online"}', qos=1, retain=True)
+        vigil_mqtt.announce(client, self._status_topic, ServiceStatus(Presence.ONLINE))
 
     def _handle(self, conn: psycopg.Connection, messages: list[mqtt.MQTTMessage]) -> None:
         with conn.transaction():
             for message in messages:
-                event = _event(message.payload)
-                if event is None:
+                try:
+                    event = AnalyticsEvent.decode(message.payload)
+                except WireError as exc:
                     self.counters.undecodable += 1
-                    log.warning("ignoring an event on %s that is not one", message.topic)
+                    log.warning(
+                        "ignoring an event on %s that is not one (%s)", message.topic, exc.field
+                    )
                     continue
                 take_event(conn, event, self.channels)
                 self.counters.events += 1
@@ -126,6 +163,7 @@ class AlertsService:
             # The worst moment to die, on purpose, for the fault tests: committed, with
             # notifications owed and nothing delivered or acknowledged.
             os.kill(os.getpid(), signal.SIGKILL)
+        self._owed.set()
         assert self._client is not None
         for message in messages:
             if message.qos > 0:
@@ -140,14 +178,3 @@ class AlertsService:
             raise DeliveryError(f"broker: {exc}") from None
         if not info.is_published():
             raise DeliveryError("broker did not take it within 5 s")
-
-
-def _event(payload: bytes | bytearray) -> dict[str, Any] | None:
-    """An analytics event (see analytics.service), or None for anything else."""
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        return None
-    if not isinstance(event, dict) or not event.keys() >= _EVENT_FIELDS:
-        return None
-    return event

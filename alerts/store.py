@@ -5,63 +5,50 @@ An analytics event that *persisted* opens an alert for (patient, rule), or joins
 open (deduplication: a second stream of the same rule adds its metric, a repeat changes
 nothing). *Cleared* removes the metric; when none is left the condition has cleared, and
 :func:`auto_resolve` resolves alerts whose condition stayed clear long enough. A person
-acknowledges, resolves or snoozes with their name recorded. Notifications are rows in
-``notification`` written with the change that causes them (an outbox): the dispatcher
-delivers them after commit, so a crash between the two delays a notification and never
-loses it.
+acknowledges, resolves or snoozes with their name recorded (:func:`act`). An SpO2 alert
+while the oximeter's 'check the sensor' alert holds is recorded and not told; when the
+sensor is back it is told if its condition still holds. What an alert owes is written to
+the outbox (:mod:`alerts.outbox`) in the same transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 
-from alerts.model import CARE_TEAM, PATIENT, SPO2_CLINICAL, Priority, State, kind_of
-
-SYSTEM = "vigil-alerts"
-"""The actor of what the service does by itself."""
-
-
-@dataclass(frozen=True, slots=True)
-class Channels:
-    """Where notifications go besides the patient's care team (its members' contacts, by
-    tier): webhooks for every alert, and the patient's gateway inbox."""
-
-    care_team_webhooks: tuple[str, ...] = ()
-    patient_inbox: bool = True
-    escalate_after_s: float = 120.0
-    """A high-priority alert nobody acknowledges in this time goes to the next tier."""
-    patient_messages: Mapping[str, str] = field(default_factory=dict)
-    """What patients are told, per rule, where it differs from alerts.model's wording."""
+from alerts.history import SYSTEM, record
+from alerts.model import SPO2_CLINICAL, State, kind_of
+from alerts.outbox import Channels, notify
+from vigil.wire.events import AnalyticsEvent, EventKind
 
 
 class AlertError(ValueError):
-    """A change that cannot be made (unknown alert, already resolved ...)."""
+    """A change that cannot be made: an unknown alert (``found`` false), or one whose state
+    does not allow it (already resolved, a snooze into the past)."""
+
+    def __init__(self, message: str, found: bool = True) -> None:
+        super().__init__(message)
+        self.found = found
 
 
-def take_event(conn: psycopg.Connection, event: dict[str, Any], channels: Channels) -> int | None:
+def take_event(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int | None:
     """Apply one analytics event; returns the alert it opened or changed, if any."""
     fresh = conn.execute(
         "INSERT INTO alert_event_seen (event_id) VALUES (%s) ON CONFLICT DO NOTHING",
-        (event["id"],),
+        (event.id,),
     ).rowcount
     if not fresh:
         return None
-    if event["kind"] == "persisted":
+    if event.kind == EventKind.PERSISTED:
         return _persisted(conn, event, channels)
-    if event["kind"] == "cleared":
+    if event.kind == EventKind.CLEARED:
         return _cleared(conn, event, channels)
     return None  # 'started' is not yet an alert candidate
 
 
-def _persisted(conn: psycopg.Connection, event: dict[str, Any], channels: Channels) -> int:
-    patient, rule, metric = event["patient"], event["rule"], event["metric"]
+def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int:
+    patient, rule, metric = event.patient, event.rule, event.metric
     row = conn.execute(
         "SELECT id, active FROM alert WHERE patient = %s AND rule = %s AND state <> 'resolved'"
         " FOR UPDATE",
@@ -75,128 +62,38 @@ def _persisted(conn: psycopg.Connection, event: dict[str, Any], channels: Channe
                 " updated = now() WHERE id = %s",
                 (metric, alert_id),
             )
-            _change(conn, alert_id, "condition_holds", SYSTEM, f"{metric} also")
+            record(conn, alert_id, "condition_holds", SYSTEM, f"{metric} also")
         return int(alert_id)
-    kind = kind_of(rule)
     inhibitor = _inhibitor(conn, patient, rule)
+    onset = event.evidence.get("onset")
     inserted = conn.execute(
         "INSERT INTO alert (patient, rule, active, priority, state, inhibited_by,"
-        " triggered_at, onset, gateway, evidence, event_id)"
-        " VALUES (%s, %s, %s, %s, 'triggered', %s, %s, %s, %s, %s, %s) RETURNING id",
+        " triggered_at, onset, gateway, evidence, event_id, description)"
+        " VALUES (%s, %s, %s, %s, 'triggered', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (
             patient,
             rule,
             [metric],
-            kind.priority.value,
+            kind_of(rule).priority.value,
             inhibitor,
-            _time(event["time"]),
-            _time(event["evidence"]["onset"]) if "onset" in event.get("evidence", {}) else None,
-            event.get("gateway"),
-            json.dumps(event),
-            event["id"],
+            event.time,
+            _moment(onset) if isinstance(onset, str) else None,
+            event.gateway,
+            event.encode().decode(),
+            event.id,
+            event.description,
         ),
     ).fetchone()
     assert inserted is not None
     alert_id = int(inserted[0])
     if inhibitor is not None:
-        _change(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
-        return int(alert_id)
-    _change(conn, alert_id, State.TRIGGERED, SYSTEM)
+        record(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+        return alert_id
+    record(conn, alert_id, State.TRIGGERED, SYSTEM)
     if rule == "check_sensor" and metric == "spo2":
         _inhibit_open_spo2_alerts(conn, patient, alert_id)
-    _notify(conn, alert_id, event, channels)
-    return int(alert_id)
-
-
-def _notify(
-    conn: psycopg.Connection, alert_id: int, event: dict[str, Any], channels: Channels
-) -> None:
-    """Everything an alert owes when it is first told: the webhooks, the first tier of the
-    care team (and, for a high priority, the time the next tier is due), the patient."""
-    kind = kind_of(event["rule"])
-    body = _body(alert_id, event)
-    if CARE_TEAM in kind.audience:
-        for url in channels.care_team_webhooks:
-            _owe(conn, alert_id, "webhook", url, CARE_TEAM, body)
-        told = _tell_tier(conn, alert_id, event["patient"], 1, body, kind.priority)
-        if told and kind.priority == Priority.HIGH:
-            conn.execute(
-                "UPDATE alert SET tier = 1,"
-                " escalate_at = now() + make_interval(secs => %s) WHERE id = %s",
-                (channels.escalate_after_s, alert_id),
-            )
-        elif told:
-            conn.execute("UPDATE alert SET tier = 1 WHERE id = %s", (alert_id,))
-    text = channels.patient_messages.get(event["rule"], kind.patient_message)
-    if PATIENT not in kind.audience or not text:
-        return
-    message = {"alert": alert_id, "patient": event["patient"], "text": text}
-    gateway = event.get("gateway")
-    if gateway and channels.patient_inbox:
-        _owe(conn, alert_id, "mqtt", gateway, PATIENT, message)
-    contacts = conn.execute(
-        "SELECT contact FROM patient_contact WHERE patient = %s ORDER BY contact",
-        (event["patient"],),
-    )
-    for (contact,) in contacts.fetchall():
-        _owe(conn, alert_id, "apprise", contact, PATIENT, message)
-
-
-def _tell_tier(
-    conn: psycopg.Connection,
-    alert_id: int,
-    patient: str,
-    tier: int,
-    body: dict[str, Any],
-    priority: Priority,
-) -> int:
-    """Notifications to the members of a tier of the patient's team; how many. Low priority
-    waits out the team's quiet hours."""
-    members = conn.execute(
-        "SELECT m.member, m.contact,"
-        " CASE WHEN %s AND t.quiet_from IS NOT NULL THEN"
-        "  vigil_quiet_until(now(), t.timezone, t.quiet_from, t.quiet_until) END"
-        " FROM patient_team p JOIN care_team t ON t.id = p.team"
-        " JOIN care_team_member m ON m.team = t.id WHERE p.patient = %s AND m.tier = %s"
-        " ORDER BY m.member",
-        (priority == Priority.LOW, patient, tier),
-    ).fetchall()
-    for member, contact, wait_until in members:
-        _owe(
-            conn,
-            alert_id,
-            "apprise",
-            contact,
-            CARE_TEAM,
-            {**body, "to": member, "tier": tier},
-            not_before=wait_until,
-        )
-    return len(members)
-
-
-def escalate(conn: psycopg.Connection, channels: Channels) -> list[int]:
-    """High-priority alerts nobody acknowledged in time: the next tier is told (and the one
-    after it is due in ``escalate_after_s``); with no tier left, escalation stops, recorded."""
-    due = conn.execute(
-        "SELECT id, patient, tier, evidence FROM alert WHERE escalate_at <= now()"
-        " AND state = 'triggered' AND inhibited_by IS NULL"
-        " AND (snoozed_until IS NULL OR snoozed_until <= now()) FOR UPDATE SKIP LOCKED"
-    ).fetchall()
-    escalated = []
-    for alert_id, patient, tier, event in due:
-        told = _tell_tier(conn, alert_id, patient, tier + 1, _body(alert_id, event), Priority.HIGH)
-        if told:
-            conn.execute(
-                "UPDATE alert SET tier = %s, escalate_at = now() + make_interval(secs => %s),"
-                " updated = now() WHERE id = %s",
-                (tier + 1, channels.escalate_after_s, alert_id),
-            )
-            _change(conn, alert_id, "escalated", SYSTEM, f"to tier {tier + 1}")
-            escalated.append(int(alert_id))
-        else:
-            conn.execute("UPDATE alert SET escalate_at = NULL WHERE id = %s", (alert_id,))
-            _change(conn, alert_id, "escalation_exhausted", SYSTEM, f"no tier after {tier}")
-    return escalated
+    notify(conn, alert_id, event, channels)
+    return alert_id
 
 
 def _inhibitor(conn: psycopg.Connection, patient: str, rule: str) -> int | None:
@@ -218,28 +115,22 @@ def _inhibit_open_spo2_alerts(conn: psycopg.Connection, patient: str, inhibitor:
         (inhibitor, patient, sorted(SPO2_CLINICAL)),
     ).fetchall()
     for (alert_id,) in rows:
-        _change(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+        record(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
 
 
-def _cleared(conn: psycopg.Connection, event: dict[str, Any], channels: Channels) -> int | None:
+def _cleared(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int | None:
     row = conn.execute(
         "UPDATE alert SET active = array_remove(active, %s), updated = now(),"
         " cleared_at = CASE WHEN array_remove(active, %s) = '{}' THEN %s END"
         " WHERE patient = %s AND rule = %s AND state <> 'resolved' RETURNING id, cleared_at",
-        (
-            event["metric"],
-            event["metric"],
-            _time(event["time"]),
-            event["patient"],
-            event["rule"],
-        ),
+        (event.metric, event.metric, event.time, event.patient, event.rule),
     ).fetchone()
     if row is None:
         return None
     alert_id, cleared_at = row
     if cleared_at is not None:
-        _change(conn, alert_id, "condition_cleared", SYSTEM)
-        if event["rule"] == "check_sensor":
+        record(conn, alert_id, "condition_cleared", SYSTEM)
+        if event.rule == "check_sensor":
             _lift_inhibition(conn, alert_id, channels)
     return int(alert_id)
 
@@ -252,11 +143,11 @@ def _lift_inhibition(conn: psycopg.Connection, inhibitor: int, channels: Channel
         " RETURNING id, state, cleared_at IS NULL, evidence",
         (inhibitor,),
     ).fetchall()
-    for alert_id, state, holds, event in rows:
-        _change(conn, alert_id, "inhibition_lifted", SYSTEM, f"alert {inhibitor} cleared")
+    for alert_id, state, holds, evidence in rows:
+        record(conn, alert_id, "inhibition_lifted", SYSTEM, f"alert {inhibitor} cleared")
         told = conn.execute("SELECT 1 FROM notification WHERE alert = %s LIMIT 1", (alert_id,))
         if state == State.TRIGGERED and holds and told.fetchone() is None:
-            _notify(conn, alert_id, event, channels)
+            notify(conn, alert_id, AnalyticsEvent.from_document(evidence), channels)
 
 
 def auto_resolve(conn: psycopg.Connection, clear_for_s: float) -> list[int]:
@@ -268,7 +159,7 @@ def auto_resolve(conn: psycopg.Connection, clear_for_s: float) -> list[int]:
         (clear_for_s,),
     ).fetchall()
     for (alert_id,) in rows:
-        _change(conn, alert_id, State.RESOLVED, SYSTEM, f"condition clear for {clear_for_s:g} s")
+        record(conn, alert_id, State.RESOLVED, SYSTEM, f"condition clear for {clear_for_s:g} s")
     return [int(r[0]) for r in rows]
 
 
@@ -279,11 +170,14 @@ def act(
     actor: str,
     note: str = "",
     until: datetime | None = None,
-) -> None:
-    """A person's change: 'acknowledged', 'resolved' or 'snoozed' (with ``until``)."""
-    row = conn.execute("SELECT state FROM alert WHERE id = %s FOR UPDATE", (alert_id,)).fetchone()
+) -> str:
+    """A person's change: 'acknowledged', 'resolved' or 'snoozed' (with ``until``); returns
+    the alert's patient."""
+    row = conn.execute(
+        "SELECT state, patient FROM alert WHERE id = %s FOR UPDATE", (alert_id,)
+    ).fetchone()
     if row is None:
-        raise AlertError(f"no alert {alert_id}")
+        raise AlertError(f"no alert {alert_id}", found=False)
     if row[0] == State.RESOLVED:
         raise AlertError(f"alert {alert_id} is already resolved")
     if change in ("acknowledged", "resolved"):  # someone has it: escalation stops
@@ -302,79 +196,9 @@ def act(
         note = note or f"until {until.isoformat()}"
     else:
         raise AlertError(f"{change!r}: acknowledged, resolved or snoozed")
-    _change(conn, alert_id, change, actor, note)
+    record(conn, alert_id, change, actor, note)
+    return str(row[1])
 
 
-def changes_since(
-    conn: psycopg.Connection, after: int, patient: str | None = None, limit: int = 500
-) -> list[dict[str, Any]]:
-    """Alert changes after change id ``after`` (oldest first), with their alert's patient,
-    rule, priority and state: what `vigil alerts tail` and the dashboard stream follow."""
-    rows = conn.execute(
-        "SELECT c.id, c.at, c.change, c.actor, c.note, a.id, a.patient, a.rule, a.priority,"
-        " a.state FROM alert_change c JOIN alert a ON a.id = c.alert WHERE c.id > %s"
-        " AND (%s::text IS NULL OR a.patient = %s) ORDER BY c.id LIMIT %s",
-        (after, patient, patient, limit),
-    ).fetchall()
-    keys = ("id", "at", "change", "actor", "note", "alert", "patient", "rule", "priority", "state")
-    changes = [dict(zip(keys, row, strict=True)) for row in rows]
-    for change in changes:
-        change["at"] = change["at"].isoformat()
-    return changes
-
-
-def _body(alert_id: int, event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "alert": alert_id,
-        "patient": event["patient"],
-        "rule": event["rule"],
-        "priority": kind_of(event["rule"]).priority.value,
-        "metric": event["metric"],
-        "time": event["time"],
-        "value": event["value"],
-        "evidence": event.get("evidence", {}),
-    }
-
-
-def _owe(
-    conn: psycopg.Connection,
-    alert_id: int,
-    channel: str,
-    target: str,
-    audience: str,
-    body: dict[str, Any],
-    not_before: datetime | None = None,
-) -> None:
-    conn.execute(
-        "INSERT INTO notification (alert, channel, target, audience, body, idempotency_key,"
-        " next_attempt) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
-        (
-            alert_id,
-            channel,
-            target,
-            audience,
-            json.dumps(body),
-            _key(alert_id, channel, target, audience),
-            not_before,
-        ),
-    )
-
-
-def _key(alert_id: int, channel: str, target: str, audience: str) -> str:
-    """The idempotency key a receiver sees: the same for every attempt of a delivery, and
-    naming no address."""
-    digest = hashlib.blake2s(f"{channel} {target} {audience}".encode(), digest_size=6)
-    return f"vigil-alert-{alert_id}-{digest.hexdigest()}"
-
-
-def _change(
-    conn: psycopg.Connection, alert_id: int, change: str, actor: str, note: str = ""
-) -> None:
-    conn.execute(
-        "INSERT INTO alert_change (alert, change, actor, note) VALUES (%s, %s, %s, %s)",
-        (alert_id, str(change), actor, note),
-    )
-
-
-def _time(iso: str) -> datetime:
+def _moment(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))

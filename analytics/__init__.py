@@ -1,9 +1,13 @@
 """Analytics: the vectorized anomaly core.
 
-Built so far: the micro-batch and event types (:mod:`analytics.batch`), the threshold
-detector with persistence and hysteresis (:mod:`analytics.detectors.threshold`), the
-default NEWS2 and hard-limit rules (:mod:`analytics.rules`), the engine that maps
-(patient, metric) streams to slots (:mod:`analytics.engine`) and CSV replay
-(:mod:`analytics.replay`). Still to come (issue 5): rate of change, personal baseline,
-signal quality, river novelty, the broker-fed service with checkpoints, the evaluation.
+The engine (:mod:`analytics.engine`) gives each (patient, metric) stream a slot and scores
+micro-batches of many gateways' readings in a few numpy passes: artefacts are marked first
+(:mod:`analytics.detectors.artefacts`), then every rule's detector (one per module in
+:mod:`analytics.detectors`, behind :mod:`analytics.detectors.base`) reports conditions
+started, persisted and cleared; silent streams are judged by the clock
+(:mod:`analytics.detectors.stale`). The rules are in :mod:`analytics.rules`, a patient's
+changes to them in :mod:`analytics.config`. `vigil analytics` runs the engine on the
+broker's readings (:mod:`analytics.service`, checkpointed by :mod:`analytics.checkpoint`);
+`vigil analytics replay` on recordings (:mod:`analytics.replay`); the evaluation against
+labelled episodes is :mod:`analytics.evaluation`.
 """

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vigil.wire.events import EventKind
+
 Int64s = npt.NDArray[np.int64]
 
 
@@ -86,7 +88,7 @@ class Event:
     """What a detector reports: a condition ``started``, ``persisted`` (it has held long
     enough to be an alert candidate) or ``cleared``, with the evidence a clinician checks."""
 
-    kind: str
+    kind: EventKind
     rule: str
     stream: int
     time: int

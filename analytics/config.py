@@ -18,25 +18,14 @@ is an error naming the patient and the field, not a rule silently left at its de
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from analytics.rules import OPTIONAL, RULE_NAMES
-
-TUNABLE = (
-    "low_on",
-    "low_off",
-    "high_on",
-    "high_off",
-    "persist_s",
-    "rise",
-    "clear_below",
-    "departure",
-    "sd_multiple",
-)
+from analytics.rules import KIND_OF, OPTIONAL, RULE_NAMES, Rule, rules_for
 
 
 class PatientRules(BaseModel):
@@ -68,12 +57,32 @@ class PatientRules(BaseModel):
     @classmethod
     def _known_numbers(cls, rules: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         for name, numbers in rules.items():
-            if name not in RULE_NAMES:
-                raise ValueError(f"{name!r} is not a rule ({', '.join(RULE_NAMES)})")
+            kind = KIND_OF.get(name)
+            if kind is None:
+                raise ValueError(f"{name!r} is not a rule ({', '.join(KIND_OF)})")
             for field in numbers:
-                if field not in TUNABLE:
-                    raise ValueError(f"{name}: {field!r} is not tunable ({', '.join(TUNABLE)})")
+                if field not in kind.TUNABLE:
+                    tunable = ", ".join(kind.TUNABLE) or "nothing"
+                    raise ValueError(f"{name}: {field!r} is not tunable (tunable: {tunable})")
         return rules
+
+    @model_validator(mode="after")
+    def _consistent_numbers(self) -> PatientRules:
+        every = tuple(r.name for r in OPTIONAL)
+        for scale in (1, 2):  # a low_off below its low_on is refused here, not at the bedside
+            self.rules(scale, every)
+        return self
+
+    def rules(self, scale: int, optional: tuple[str, ...]) -> tuple[Rule, ...]:
+        """The defaults for ``scale`` with the ``optional`` rules, changed as this patient's
+        care team said: their scale, optional and disabled rules, and numbers."""
+        chosen = rules_for(self.scale or scale, {*optional, *self.optional})
+        numbers: dict[str, dict[str, Any]] = dict(self.thresholds)
+        return tuple(
+            dataclasses.replace(rule, **numbers.get(rule.name, {}))
+            for rule in chosen
+            if rule.name not in self.disabled
+        )
 
 
 class ConfigError(ValueError):

@@ -9,15 +9,11 @@ readings of the metrics its rule watches. Events come back with their patient an
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,15 +22,11 @@ import numpy.typing as npt
 from analytics.batch import Event, Readings
 from analytics.config import PatientRules
 from analytics.detectors.artefacts import LIMITS, ArtefactMarker
-from analytics.detectors.base import Detector, Stateful
-from analytics.detectors.baseline import BaselineDetector
-from analytics.detectors.novelty import NoveltyDetector
-from analytics.detectors.rate_of_change import RateOfChangeDetector
-from analytics.detectors.signal_quality import SignalQualityDetector
+from analytics.detectors.base import Detector, PerStream, Place
 from analytics.detectors.stale import StaleStreams
-from analytics.detectors.threshold import ThresholdDetector
-from analytics.rules import POOR_SIGNAL, SENSOR_PROBLEM, STALE_RULE, Rule, rules_for
+from analytics.rules import STALE_DESCRIPTION, STALE_RULE, Rule, rules_for
 from vigil import metrics
+from vigil.wire.events import AnalyticsEvent, iso_of_ms
 
 _METRIC_IDS = max(metrics.BY_ID) + 1
 
@@ -44,27 +36,6 @@ class PatientEvent:
     patient: str
     metric: str
     event: Event
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, times as ISO 8601 UTC."""
-        e = self.event
-        evidence = dict(e.evidence)
-        if "onset" in evidence:
-            evidence["onset"] = _iso(int(evidence["onset"]))
-        return {
-            "patient": self.patient,
-            "metric": self.metric,
-            "rule": e.rule,
-            "kind": e.kind,
-            "time": _iso(e.time),
-            "value": None if math.isnan(e.value) else e.value,
-            "evidence": evidence,
-        }
-
-
-def _iso(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Engine:
@@ -87,7 +58,7 @@ class Engine:
         self._patient_row: dict[str, int] = {}
         self._table = np.full((1024, _METRIC_IDS), -1, dtype=np.int64)
         """Slot of each (patient row, metric id); -1 where the stream has none yet."""
-        self.detectors: dict[str, Detector] = {r.name: _detector(r) for r in rules}
+        self.detectors: dict[str, Detector[Any]] = {r.name: r.detector() for r in rules}
         self._rule_metrics = {
             name: tuple(sorted({m for r in rules if r.name == name for m in r.metrics}))
             for name in self.detectors
@@ -133,58 +104,51 @@ class Engine:
         self.artefacts.configure(slot, LIMITS.get(metric))
         if metric in LIMITS:  # the vital signs; a battery level may be sparse
             self.silence.configure(slot)
+        place = Place(row, metric)
         for rule in self.rules_of(patient):
             if metric in rule.metrics:
-                self._configure(rule, slot, row)
+                self.detectors[rule.name].configure(slot, rule, place)
         return slot
 
     def rules_of(self, patient: str) -> tuple[Rule, ...]:
         """The defaults, with the patient's scale, optional and disabled rules, and
-        thresholds from their configuration."""
+        numbers from their configuration."""
+        scale = 2 if patient in self.scale2 else 1
         config = self.patients.get(patient)
         if config is None:
-            return rules_for(2 if patient in self.scale2 else 1, self.optional)
-        scale = config.scale or (2 if patient in self.scale2 else 1)
-        rules = rules_for(scale, {*self.optional, *config.optional})
-        numbers: dict[str, dict[str, Any]] = dict(config.thresholds)  # floats, validated
-        return tuple(
-            dataclasses.replace(rule, **numbers.get(rule.name, {}))
-            for rule in rules
-            if rule.name not in config.disabled
-        )
+            return rules_for(scale, self.optional)
+        return config.rules(scale, self.optional)
 
-    def _configure(self, rule: Rule, slot: int, patient_row: int) -> None:
-        detector = self.detectors[rule.name]
-        if isinstance(detector, NoveltyDetector):
-            feature = 1 if self._slot_metric[slot] == metrics.SPO2.id else 0
-            detector.configure(slot, patient=patient_row, feature=feature)
-        elif isinstance(detector, SignalQualityDetector):
-            detector.configure(slot, persist_s=rule.persist_s)
-        elif isinstance(detector, BaselineDetector):
-            detector.configure(
-                slot,
-                sides=rule.sides,
-                min_change=rule.departure,
-                sd_multiple=rule.sd_multiple,
-                persist_s=rule.persist_s,
-            )
-        elif isinstance(detector, RateOfChangeDetector):
-            detector.configure(
-                slot, rise=rule.rise, clear_below=rule.clear_below, persist_s=rule.persist_s
-            )
-        elif isinstance(detector, ThresholdDetector):
-            detector.configure(
-                slot,
-                low_on=rule.low_on,
-                low_off=rule.low_off,
-                high_on=rule.high_on,
-                high_off=rule.high_off,
-                persist_s=rule.persist_s,
-            )
-
-    def stateful(self) -> list[tuple[str, Stateful]]:
+    def stateful(self) -> list[tuple[str, PerStream]]:
         """Everything a checkpoint keeps, by name."""
         return [("artefacts", self.artefacts), ("silence", self.silence), *self.detectors.items()]
+
+    def describe(self, event: PatientEvent, gateway: str | None = None) -> AnalyticsEvent:
+        """The event as published: with its rule's description for this patient, the
+        gateway that carried the reading, and an id that is the same if it is ever
+        published again."""
+        e = event.event
+        evidence = dict(e.evidence)
+        if "onset" in evidence:
+            evidence["onset"] = iso_of_ms(int(evidence["onset"]))
+        if e.rule == STALE_RULE:
+            description = STALE_DESCRIPTION
+        else:
+            description = next(
+                (r.description for r in self.rules_of(event.patient) if r.name == e.rule), ""
+            )
+        return AnalyticsEvent(
+            id=f"{event.patient}/{event.metric}/{e.rule}/{e.kind}/{e.time}",
+            patient=event.patient,
+            metric=event.metric,
+            rule=e.rule,
+            kind=e.kind,
+            time=_moment(e.time),
+            value=None if math.isnan(e.value) else e.value,
+            evidence=evidence,
+            gateway=gateway,
+            description=description,
+        )
 
     def score(
         self,
@@ -251,59 +215,5 @@ class Engine:
         return out
 
 
-def _detector(rule: Rule) -> Detector:
-    if rule.novelty:
-        return NoveltyDetector(rule.name, persist_s=rule.persist_s, ignore_flags=POOR_SIGNAL)
-    if rule.technical:
-        return SignalQualityDetector(rule.name, SENSOR_PROBLEM)
-    if rule.is_baseline:
-        return BaselineDetector(rule.name, ignore_flags=POOR_SIGNAL)
-    if rule.is_rate_of_change:
-        return RateOfChangeDetector(rule.name, rule.window_min, ignore_flags=POOR_SIGNAL)
-    return ThresholdDetector(rule.name, ignore_flags=POOR_SIGNAL)
-
-
-def save_checkpoint(engine: Engine, path: Path) -> None:
-    """The engine's streams and every detector's state, written atomically (numpy .npz),
-    so a restarted service resumes without a cold start."""
-    arrays: dict[str, Any] = {
-        "patients": np.asarray([p for p, _ in engine.keys], dtype=str),
-        "metrics": np.asarray([m for _, m in engine.keys], dtype=np.int64),
-        "scale2": np.asarray(sorted(engine.scale2), dtype=str),
-        "optional": np.asarray(engine.optional, dtype=str),
-        "saved_at": np.asarray(time.time_ns() // 1_000_000, dtype=np.int64),
-    }
-    for name, detector in engine.stateful():
-        for key, array in detector.state().items():
-            arrays[f"{name}.{key}"] = array
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
-        np.savez(out, **arrays)
-    os.replace(temporary, path)
-
-
-def load_checkpoint(
-    path: Path,
-    scale2: Iterable[str] | None = None,
-    patients: Mapping[str, PatientRules] | None = None,
-) -> Engine:
-    """The engine saved at ``path``; with ``scale2`` and ``patients``, the rules as
-    configured now rather than as they were when it was saved (state is kept, thresholds
-    are rebuilt)."""
-    with np.load(path) as saved:
-        engine = Engine(
-            saved["scale2"].tolist() if scale2 is None else scale2,
-            saved["optional"].tolist() if "optional" in saved.files else (),
-            patients,
-        )
-        if "saved_at" in saved.files:
-            engine.saved_at = int(saved["saved_at"])
-        for patient, metric in zip(
-            saved["patients"].tolist(), saved["metrics"].tolist(), strict=True
-        ):
-            engine.slot(patient, metric)
-        for name, detector in engine.stateful():
-            keys = [k.split(".", 1)[1] for k in saved.files if k.startswith(f"{name}.")]
-            if keys:
-                detector.restore({k: saved[f"{name}.{k}"] for k in keys})
-    return engine
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)

@@ -11,7 +11,6 @@ the same engine the service runs, so a replay shows what the service would have 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from typing import TextIO
 import numpy as np
 import psycopg
 
-from analytics.engine import Engine, PatientEvent
+from analytics.engine import Engine
 from vigil.metrics import BY_NAME
 from vigil.wire.batch import PATIENT_ID
+from vigil.wire.events import AnalyticsEvent
 
 REQUIRED = ("patient", "time", "metric", "value")
 CHUNK = 10_000
@@ -124,8 +124,9 @@ def parse_time(text: str) -> int:
     return round(moment.timestamp() * 1000)
 
 
-def replay(rows: Rows, engine: Engine) -> Iterator[PatientEvent]:
-    """Score the rows in time order, a chunk at a time, with the clock following the data."""
+def replay(rows: Rows, engine: Engine) -> Iterator[AnalyticsEvent]:
+    """Score the rows in time order, a chunk at a time, with the clock following the data;
+    the events as the service would publish them."""
     order = np.argsort(np.asarray(rows.time, dtype=np.int64), kind="stable")
     patient = np.asarray(rows.patient, dtype=object)[order]
     metric = np.asarray(rows.metric, dtype=np.int64)[order]
@@ -134,9 +135,10 @@ def replay(rows: Rows, engine: Engine) -> Iterator[PatientEvent]:
     flags = np.asarray(rows.flags, dtype=np.int32)[order]
     for a in range(0, len(order), CHUNK):
         b = a + CHUNK
-        yield from engine.score_recorded(
+        found = engine.score_recorded(
             list(patient[a:b]), metric[a:b], time[a:b], value[a:b], flags[a:b]
         )
+        yield from (engine.describe(e) for e in found)
 
 
 class DatabaseReplay:
@@ -150,7 +152,7 @@ class DatabaseReplay:
         self.until = utc_moment(until_ms)
         self.rows = 0
 
-    def events(self, engine: Engine) -> Iterator[PatientEvent]:
+    def events(self, engine: Engine) -> Iterator[AnalyticsEvent]:
         with self.conn.transaction(), self.conn.cursor(name="vigil_replay") as cur:
             cur.execute(
                 "SELECT patient, metric, (extract(epoch FROM effective) * 1000)::bigint,"
@@ -161,23 +163,24 @@ class DatabaseReplay:
             while chunk := cur.fetchmany(CHUNK):
                 patient, metric, time, value, flags = zip(*chunk, strict=True)
                 self.rows += len(chunk)
-                yield from engine.score_recorded(
+                found = engine.score_recorded(
                     list(patient),
                     np.array(metric),
                     np.array(time),
                     np.array(value),
                     np.array(flags),
                 )
+                yield from (engine.describe(e) for e in found)
 
 
 def utc_moment(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def write_events(events: Iterable[PatientEvent], out: TextIO) -> int:
+def write_events(events: Iterable[AnalyticsEvent], out: TextIO) -> int:
     """One JSON object per line; returns how many."""
     count = 0
     for event in events:
-        out.write(json.dumps(event.as_dict()) + "\n")
+        out.write(event.encode().decode() + "\n")
         count += 1
     return count

@@ -1,78 +1,41 @@
-"""The default clinical threshold rules, from NEWS2 and hard limits.
+"""The rules Vigil judges every patient by, and the optional ones a care team turns on.
 
-NEWS2 (Royal College of Physicians, 2017) scores SpO2 on scale 1, or on scale 2 for
-patients with hypercapnic respiratory failure whose target is 88-92 %, and pulse on one
-scale; a score of 3 in one parameter ('red') calls for urgent review. Home readings come
-every second, so a single one is never enough: each rule holds for a persistence delay, and
-clears only past a hysteresis band. Hard limits catch what must not wait a minute.
+- NEWS2 red scores (Royal College of Physicians, 2017) held a minute: SpO2 on scale 1, or
+  on scale 2 for patients with hypercapnic respiratory failure whose target is 88-92 %,
+  and pulse; a score of 3 in one parameter ('red') calls for urgent review. Hard limits
+  held 15 s catch what must not wait a minute.
+- Departures from the patient's own baseline, judged after a four-hour warm-up.
+- Technical conditions: readings without a usable value for 30 s ('check the sensor'),
+  and a vital-sign stream silent five minutes (``no_data``, by the clock).
+- Optional: a pulse rising fast, and multivariate novelty (:data:`OPTIONAL`).
 
-These defaults are provisional: the evaluation issue tunes delays and bands on labelled
-scenarios. Values are compared as measured (SpO2 and pulse arrive as whole numbers, so
-``< 92`` is NEWS2's ``<= 91``).
+Home readings come every second, so a single one is never enough: each rule holds for a
+persistence delay, and clears only past a hysteresis band. Each rule is a value of its
+kind (the rule types live beside their detectors), which makes its own detector. Values
+are compared as measured (SpO2 and pulse arrive as whole numbers, so ``< 92`` is NEWS2's
+``<= 91``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from analytics.detectors.artefacts import FLATLINE, IMPLAUSIBLE_JUMP
+from analytics.detectors.baseline import BaselineRule
+from analytics.detectors.novelty import NoveltyRule
+from analytics.detectors.rate_of_change import RateOfChangeRule
+from analytics.detectors.signal_quality import SignalQualityRule
+from analytics.detectors.threshold import ThresholdRule
 from vigil import metrics
-from vigil.wire.quality import Quality
 
-SENSOR_PROBLEM = int(Quality.NO_CONTACT | Quality.INVALID | Quality.SENSOR_FAULT | FLATLINE)
-"""Quality flags that say the sensor is off, broken or stuck: when they persist, the patient
-or the care team must check it (the technical rule)."""
-POOR_SIGNAL = SENSOR_PROBLEM | int(Quality.MOTION | Quality.QUESTIONABLE) | IMPLAUSIBLE_JUMP
-"""Quality flags that make a reading say nothing to a clinical rule: a probe off the finger
-or a moving hand must not look like a desaturation. Motion and artefacts alone raise no
-technical condition: they pass, and a patient told to check a sensor twenty times a day
-stops listening."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A threshold rule (entry and clearing thresholds); with ``rise`` set, a rate of change
-    rule (the value up by ``rise`` within ``window_min`` minutes, clearing below
-    ``clear_below``); with ``departure`` set, a personal-baseline rule; with ``technical``,
-    the rule that readings of poor signal quality have persisted."""
-
-    name: str
-    metrics: tuple[int, ...]
-    low_on: float = float("nan")
-    low_off: float = float("nan")
-    high_on: float = float("nan")
-    high_off: float = float("nan")
-    persist_s: float = 0.0
-    description: str = ""
-    rise: float = float("nan")
-    clear_below: float = float("nan")
-    window_min: int = 5
-    technical: bool = False
-    departure: float = float("nan")
-    """A personal-baseline rule: the patient's level this far from their own baseline on
-    one of ``sides`` ('above', 'below' or 'both'), and ``sd_multiple`` of their standard
-    deviations."""
-    sides: str = "both"
-    sd_multiple: float = 3.0
-    novelty: bool = False
-    """The river model of multivariate novelty per patient (pulse, SpO2, their changes)."""
-
-    @property
-    def is_rate_of_change(self) -> bool:
-        return not math.isnan(self.rise)
-
-    @property
-    def is_baseline(self) -> bool:
-        return not math.isnan(self.departure)
-
+Rule = ThresholdRule | RateOfChangeRule | BaselineRule | SignalQualityRule | NoveltyRule
+"""Every kind of rule; each makes its own detector (``rule.detector()``), which configures
+each stream from its patient's version of the rule."""
 
 _PULSE = (metrics.HEART_RATE.id, metrics.PULSE_RATE.id)
 _SPO2 = (metrics.SPO2.id,)
 
 SCALE_1 = (
-    Rule(
+    ThresholdRule(
         "spo2_news2_red",
         _SPO2,
         low_on=92,
@@ -80,7 +43,7 @@ SCALE_1 = (
         persist_s=60,
         description="NEWS2 SpO2 scale 1 score 3 (<= 91 %) for a minute",
     ),
-    Rule(
+    ThresholdRule(
         "spo2_desaturation",
         _SPO2,
         low_on=88,
@@ -90,7 +53,7 @@ SCALE_1 = (
     ),
 )
 SCALE_2 = (
-    Rule(
+    ThresholdRule(
         "spo2_news2_red",
         _SPO2,
         low_on=84,
@@ -98,7 +61,7 @@ SCALE_2 = (
         persist_s=60,
         description="NEWS2 SpO2 scale 2 score 3 (<= 83 %) for a minute",
     ),
-    Rule(
+    ThresholdRule(
         "spo2_desaturation",
         _SPO2,
         low_on=80,
@@ -108,7 +71,7 @@ SCALE_2 = (
     ),
 )
 PULSE = (
-    Rule(
+    ThresholdRule(
         "hr_news2_red_high",
         _PULSE,
         high_on=130,
@@ -116,7 +79,7 @@ PULSE = (
         persist_s=60,
         description="NEWS2 pulse score 3 (>= 131 /min) for a minute",
     ),
-    Rule(
+    ThresholdRule(
         "hr_news2_red_low",
         _PULSE,
         low_on=41,
@@ -124,7 +87,7 @@ PULSE = (
         persist_s=60,
         description="NEWS2 pulse score 3 (<= 40 /min) for a minute",
     ),
-    Rule(
+    ThresholdRule(
         "hr_extreme_high",
         _PULSE,
         high_on=150,
@@ -132,7 +95,7 @@ PULSE = (
         persist_s=15,
         description="pulse above 150 /min for 15 s",
     ),
-    Rule(
+    ThresholdRule(
         "hr_extreme_low",
         _PULSE,
         low_on=35,
@@ -143,7 +106,7 @@ PULSE = (
 )
 
 OPTIONAL = (
-    Rule(
+    RateOfChangeRule(
         "hr_rising",
         _PULSE,
         rise=30,
@@ -152,10 +115,9 @@ OPTIONAL = (
         persist_s=60,
         description="pulse up 30 /min within 5 minutes, held for a minute",
     ),
-    Rule(
+    NoveltyRule(
         "novelty",
         (*_PULSE, *_SPO2),
-        novelty=True,
         persist_s=180,
         description="three minutes unlike this patient's recent hours (pulse, SpO2 and their "
         "changes together; squared Mahalanobis distance of 30 or more)",
@@ -171,7 +133,7 @@ but the simulator's walks are gentler than life.) Novelty keeps a river model pe
 budget allows."""
 
 BASELINE = (
-    Rule(
+    BaselineRule(
         "spo2_below_baseline",
         _SPO2,
         departure=4,
@@ -180,7 +142,7 @@ BASELINE = (
         persist_s=600,
         description="SpO2 4 points and 3 SD below the patient's own baseline for 10 minutes",
     ),
-    Rule(
+    BaselineRule(
         "hr_off_baseline",
         _PULSE,
         departure=30,
@@ -194,11 +156,10 @@ BASELINE = (
 """Baseline rules judge nothing until a stream has four hours of history (warm-up)."""
 
 TECHNICAL = (
-    Rule(
+    SignalQualityRule(
         "check_sensor",
         (*_SPO2, *_PULSE),
         persist_s=30,
-        technical=True,
         description="30 s of readings without a usable value (no contact, probe off, motion)",
     ),
 )
@@ -207,6 +168,7 @@ TECHNICAL = (
 STALE_RULE = "no_data"
 """The technical condition of a vital-sign stream silent for five minutes (by the clock, see
 analytics.detectors.stale); cleared by its next reading."""
+STALE_DESCRIPTION = "no readings from a vital-sign sensor for 5 minutes"
 
 
 def rules_for(scale: int, optional: Iterable[str] = ()) -> tuple[Rule, ...]:
@@ -223,3 +185,8 @@ def rules_for(scale: int, optional: Iterable[str] = ()) -> tuple[Rule, ...]:
 
 
 RULE_NAMES = tuple(dict.fromkeys(r.name for r in SCALE_1 + SCALE_2 + PULSE + BASELINE + TECHNICAL))
+"""The default rules' names (what a patient's configuration may disable)."""
+KIND_OF: dict[str, type[Rule]] = {
+    r.name: type(r) for r in SCALE_1 + SCALE_2 + PULSE + OPTIONAL + BASELINE + TECHNICAL
+}
+"""The kind of each rule by name: what its tunable numbers are."""

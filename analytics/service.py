@@ -21,7 +21,6 @@ again with the same id).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -33,14 +32,17 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import psycopg
 
+from analytics.checkpoint import load_checkpoint, save_checkpoint
 from analytics.config import load_patient_rules
-from analytics.engine import Engine, PatientEvent, load_checkpoint, save_checkpoint
+from analytics.engine import Engine, PatientEvent
 from analytics.replay import utc_moment
 from vigil import mqtt as vigil_mqtt
-from vigil.inbox import Inbox
-from vigil.resources import keep_freed_arrays
+from vigil.mqtt.inbox import Inbox
+from vigil.process import keep_freed_arrays
 from vigil.settings import Settings
-from vigil.wire.batch import Batch, BatchError, decode_batch
+from vigil.wire.batch import Batch
+from vigil.wire.errors import WireError
+from vigil.wire.status import Presence, ServiceStatus
 from vigil.wire.topics import ALL, gateway_of, patient_events, service_status
 
 log = logging.getLogger(__name__)
@@ -132,15 +134,13 @@ class AnalyticsService:
                     due = time.monotonic() + self.settings.analytics_checkpoint_s
         finally:
             self.save()
-            self._client.publish(self._status_topic, b'{"state": "offline"}', qos=1, retain=True)
-            self._client.disconnect()
-            self._client.loop_stop()
+            vigil_mqtt.end_session(self._client, self._status_topic)
         return self.counters
 
     def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe(ALL.readings, qos=1)
-        status = {"state": "online", "shard": self.settings.analytics_shard}
-        client.publish(self._status_topic, json.dumps(status).encode(), qos=1, retain=True)
+        status = ServiceStatus(Presence.ONLINE, self.settings.analytics_shard)
+        vigil_mqtt.announce(client, self._status_topic, status)
         log.info("subscribed to %s as %s", ALL.readings, self.client_id)
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> list[PatientEvent]:
@@ -152,8 +152,8 @@ class AnalyticsService:
                 self.counters.other_shards += 1
                 continue
             try:
-                batch = decode_batch(message.payload)
-            except BatchError:
+                batch = Batch.decode(message.payload)
+            except WireError:
                 self.counters.undecodable += 1  # ingest keeps it as a dead letter
                 continue
             if batch.gateway == gateway:
@@ -210,9 +210,9 @@ class AnalyticsService:
     def publish(self, events: list[PatientEvent]) -> None:
         assert self._client is not None
         for event in events:
-            self._client.publish(
-                patient_events(event.patient), json.dumps(self.describe(event)).encode(), qos=1
-            )
+            gateway = self._gateway_of_patient.get(event.patient)
+            payload = self.engine.describe(event, gateway).encode()
+            self._client.publish(patient_events(event.patient), payload, qos=1)
         self.counters.events += len(events)
 
     def score(self, batches: list[Batch]) -> list[PatientEvent]:
@@ -231,16 +231,6 @@ class AnalyticsService:
         )
         self.counters.readings += len(patients)
         return events
-
-    def describe(self, event: PatientEvent) -> dict[str, object]:
-        """The published event: the engine's, with the gateway that carried the reading (the
-        patient's inbox) and an id that is the same if the event is ever published again."""
-        e = event.event
-        return {
-            "id": f"{event.patient}/{event.metric}/{e.rule}/{e.kind}/{e.time}",
-            **event.as_dict(),
-            "gateway": self._gateway_of_patient.get(event.patient),
-        }
 
     def save(self) -> None:
         started = time.monotonic()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.readings import Reading
-from vigil.wire.batch import Batch, encode_batch
+from vigil.wire.batch import Batch
 
 BATCH_LIMIT = 5000
 """Readings per sealed batch at most: a backlog drains in batches this size."""
@@ -96,7 +96,7 @@ class Outbox:
                 value=np.array(value, dtype=np.float64),
                 flags=np.array(flags, dtype=np.int32),
             )
-            payload = encode_batch(batch)
+            payload = batch.encode()
             self._db.execute(
                 "INSERT INTO batch (seq, readings, oldest, payload) VALUES (?, ?, ?, ?)",
                 (seq, len(rows), min(time), payload),

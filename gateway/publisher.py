@@ -8,7 +8,6 @@ handed to the asyncio loop, where the outbox lives.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -16,6 +15,7 @@ import paho.mqtt.client as mqtt
 
 from vigil import mqtt as vigil_mqtt
 from vigil.settings import Settings
+from vigil.wire.status import GatewayStatus, Presence
 from vigil.wire.topics import Topics
 
 
@@ -46,7 +46,7 @@ class MqttPublisher:
         sent while the gateway is away wait at the broker; ``on_inbox`` gets each one (on
         paho's thread)."""
         topics = Topics(gateway)
-        will = vigil_mqtt.Will(topics.status, offline_status(gateway))
+        will = vigil_mqtt.Will(topics.status, GatewayStatus(gateway, Presence.OFFLINE).encode())
         client = vigil_mqtt.connect(
             settings,
             gateway,
@@ -69,7 +69,3 @@ class MqttPublisher:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-def offline_status(gateway: str) -> bytes:
-    return json.dumps({"gateway": gateway, "state": "offline"}).encode()

@@ -28,8 +28,11 @@ from gateway.publisher import MqttPublisher, Publisher
 from gateway.readings import Converted
 from gateway.session import DeviceSession
 from vigil.mqtt import MqttUnavailable
-from vigil.resources import peak_rss_mb
+from vigil.process import peak_rss_mb
 from vigil.settings import Settings
+from vigil.wire.errors import WireError
+from vigil.wire.messages import PatientMessage
+from vigil.wire.status import DeviceReport, GatewayDevices, GatewayStatus, Presence
 from vigil.wire.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -41,12 +44,6 @@ STATUS_EVERY_S = 5.0
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def process_usage() -> dict[str, float | None]:
-    """This process's CPU time and peak memory: what sizes a gateway's hardware, and what
-    `vigil bench gateway` reads to measure the gateway apart from its simulated wearables."""
-    return {"cpu_s": round(time.process_time(), 3), "peak_rss_mb": peak_rss_mb()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +158,14 @@ class GatewayService:
         ``inbox.jsonl`` beside the outbox, where the patient's display reads it. The text is
         for the patient; the log says only that one came."""
         try:
-            message = json.loads(payload)
-        except ValueError:
-            log.warning("ignoring an inbox message that is not JSON")
+            message = PatientMessage.decode(payload)
+        except WireError as exc:
+            log.warning("ignoring an inbox message that is not one (%s)", exc)
             return
         with open(self.settings.gateway_data_dir / "inbox.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(message) + "\n")
+            out.write(json.dumps(message.document()) + "\n")
         self.counters.inbox_messages += 1
-        log.info("a message for a patient arrived (alert %s)", message.get("alert"))
+        log.info("a message for a patient arrived (alerts %s)", list(message.alerts))
 
     def _on_ack(self, mid: int) -> None:
         seq = self._inflight.pop(mid, None)
@@ -217,27 +214,30 @@ class GatewayService:
     def _publish_status(self, final: bool = False) -> None:
         assert self._publisher is not None
         oldest = self.outbox.oldest_ms()
-        status = {
-            "gateway": self.gateway,
-            "state": "offline" if final else "online",
-            "version": vigil.__version__,
-            "outbox_depth": self.outbox.depth(),
-            "oldest_age_s": None if oldest is None else round((self.clock() - oldest) / 1000, 1),
-            "readings": self.counters.readings,
-            "published": self.counters.published,
-            "next_seq": self.outbox.next_seq(),
-            "dropped": self.outbox.dropped(),
-            "parse_errors": sum(s.state.parse_errors for s in self.sessions.values()),
-            **process_usage(),
-        }
-        self._publisher.publish(self.topics.status, json.dumps(status).encode(), retain=True)
-        devices = [
-            self.sessions[a].state.public()
-            if a in self.sessions
-            else {"address": a, "patient": p, "state": "searching"}
-            for a, p in self.pairings.items()
-        ]
-        self._publisher.publish(self.topics.devices, json.dumps(devices).encode(), retain=True)
+        status = GatewayStatus(
+            gateway=self.gateway,
+            state=Presence.OFFLINE if final else Presence.ONLINE,
+            version=vigil.__version__,
+            outbox_depth=self.outbox.depth(),
+            oldest_age_s=None if oldest is None else round((self.clock() - oldest) / 1000, 1),
+            readings=self.counters.readings,
+            published=self.counters.published,
+            next_seq=self.outbox.next_seq(),
+            dropped=self.outbox.dropped(),
+            parse_errors=sum(s.state.parse_errors for s in self.sessions.values()),
+            cpu_s=round(time.process_time(), 3),
+            peak_rss_mb=peak_rss_mb(),
+        )
+        self._publisher.publish(self.topics.status, status.encode(), retain=True)
+        devices = GatewayDevices(
+            tuple(
+                self.sessions[a].state.report()
+                if a in self.sessions
+                else DeviceReport(address=a, patient=p, state="searching")
+                for a, p in self.pairings.items()
+            )
+        )
+        self._publisher.publish(self.topics.devices, devices.encode(), retain=True)
 
     # -- Bluetooth ------------------------------------------------------------------------
 

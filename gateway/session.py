@@ -12,7 +12,6 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -34,6 +33,7 @@ from gateway.readings import (
     from_plx_continuous,
     from_plx_spot_check,
 )
+from vigil.wire.status import DeviceReport
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,25 @@ class DeviceState:
     info: dict[str, str] = field(default_factory=dict)
     """Device Information strings and sensor location, read at each connection."""
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "patient": self.patient,
-            "kind": self.kind,
-            "state": self.state,
-            "battery": self.battery,
-            "connects": self.connects,
-            "drops": self.drops,
-            "last_drop_ms": self.last_drop_ms,
-            "parse_errors": self.parse_errors,
-            "no_values": self.no_values,
-            "last_error": self.last_error,
-            **self.info,
-        }
+    def report(self) -> DeviceReport:
+        """What the devices topic says of it."""
+        return DeviceReport(
+            address=self.address,
+            patient=self.patient,
+            state=self.state,
+            kind=self.kind,
+            battery=self.battery,
+            connects=self.connects,
+            drops=self.drops,
+            last_drop_ms=self.last_drop_ms,
+            parse_errors=self.parse_errors,
+            no_values=self.no_values,
+            last_error=self.last_error,
+            manufacturer=self.info.get("manufacturer"),
+            model=self.info.get("model"),
+            firmware=self.info.get("firmware"),
+            location=self.info.get("location"),
+        )
 
 
 class DeviceSession:

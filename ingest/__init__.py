@@ -1,2 +1,3 @@
-"""Ingest: MQTT readings batches -> validated rows -> PostgreSQL with binary COPY, plus
-dead letters, schema migrations and the FHIR Observation API that reads the rows back."""
+"""Ingest: MQTT readings batches -> validated rows -> PostgreSQL with binary COPY,
+acknowledged after commit; dead letters, daily partitions and the one-minute rollup,
+enrollment of gateways and devices, and the accounting of every batch (``stats``)."""

@@ -21,13 +21,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 
-from ingest import partitions, writer
-from ingest.migrate import migrate
+from ingest import enrollment, partitions, writer
 from ingest.validation import screen
 from vigil import mqtt as vigil_mqtt
-from vigil.inbox import Inbox
+from vigil.db.migrate import migrate
+from vigil.mqtt.inbox import Inbox
 from vigil.settings import Settings
-from vigil.wire.batch import Batch, BatchError, decode_batch
+from vigil.wire.batch import Batch
+from vigil.wire.errors import WireError
+from vigil.wire.status import Presence, ServiceStatus
 from vigil.wire.topics import ALL, gateway_of, service_status
 
 log = logging.getLogger(__name__)
@@ -81,9 +83,7 @@ class IngestService:
                 if time.monotonic() >= self._housekeeping_due:
                     self._run_housekeeping(stop)
         finally:
-            self._client.publish(self._status_topic, b'{"state": "offline"}', qos=1, retain=True)
-            self._client.disconnect()
-            self._client.loop_stop()
+            vigil_mqtt.end_session(self._client, self._status_topic)
             self._conn.close()
         return self.counters
 
@@ -125,9 +125,7 @@ class IngestService:
         elif group:
             log.warning("the broker speaks MQTT 3.1.1: no shared subscription, one ingest only")
         client.subscribe(topic, qos=1)
-        # The broker handles one client's packets in order, so whoever sees 'online' knows
-        # the subscription is in place: the demo and tests wait for it before publishing.
-        client.publish(self._status_topic, b'{"state": "online"}', qos=1, retain=True)
+        vigil_mqtt.announce(client, self._status_topic, ServiceStatus(Presence.ONLINE))
         log.info("subscribed to %s", topic)
 
     # -- storing --------------------------------------------------------------------------
@@ -149,8 +147,8 @@ class IngestService:
                 )
                 continue
             try:
-                batch = decode_batch(message.payload)
-            except BatchError as exc:
+                batch = Batch.decode(message.payload)
+            except WireError as exc:
                 bad.append((message, str(exc)))
                 continue
             topic_gateway = gateway_of(message.topic)
@@ -246,22 +244,14 @@ class IngestService:
         assert self._conn is not None
         with self._conn.transaction():
             if time.monotonic() >= self._enrollment_read + ENROLLMENT_EVERY_S:
-                self._gateways = {g for (g,) in self._conn.execute("SELECT id FROM gateway")}
-                rows = self._conn.execute("SELECT device, patient FROM device_assignment")
-                self._assignments = dict(rows.fetchall())
+                self._gateways = enrollment.gateways(self._conn)
+                self._assignments = enrollment.assignments(self._conn)
                 self._enrollment_read = time.monotonic()
                 return
             if strangers:
-                rows = self._conn.execute(
-                    "SELECT id FROM gateway WHERE id = ANY(%s)", (sorted(strangers),)
-                )
-                self._gateways.update(g for (g,) in rows)
+                self._gateways.update(enrollment.gateways(self._conn, strangers))
             if suspects:
-                rows = self._conn.execute(
-                    "SELECT device, patient FROM device_assignment WHERE device = ANY(%s)",
-                    (sorted(suspects),),
-                )
-                self._assignments.update(rows.fetchall())
+                self._assignments.update(enrollment.assignments(self._conn, suspects))
 
     def _run_housekeeping(self, stop: threading.Event) -> None:
         """Partitions ahead and retention; a failure is retried in five minutes, since the

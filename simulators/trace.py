@@ -24,7 +24,7 @@ from typing import Any
 
 from bumble import gatt
 
-from simulators.ble.backend import BumbleCentral
+from gateway.bumble_host import BumbleCentral
 from simulators.ble.radio import VirtualRadio
 from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
 from simulators.physiology import Physiology
@@ -94,7 +94,7 @@ class TracePlayer:
             await wearable.power_on()
             self.wearables[device] = wearable
             self.pairings[device] = self.patient
-        central = BumbleCentral.on_radio(radio)
+        central = radio.central()
         await central.power_on()
         return central
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.migrate import migrate
+from vigil.db.migrate import migrate
 from vigil.embedded.broker import start_broker
 from vigil.embedded.postgres import start_postgres
 from vigil.settings import Settings
@@ -116,3 +116,23 @@ def amqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.url
     finally:
         broker.stop()
+
+
+SERVICE_FIXTURES = {"postgres_server_url", "broker", "amqtt_url"}
+"""Fixtures that start (or reach) a real PostgreSQL or MQTT broker."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that needs a real database or broker says so with the ``services`` marker,
+    so that ``-m "not services"`` runs on a machine with neither."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("services") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use a real database or broker but lack the services marker "
+            "(pytestmark = pytest.mark.services):\n  " + "\n  ".join(unmarked)
+        )

@@ -20,19 +20,17 @@ latest change of value: four numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Readings, last_index_where
+from analytics.detectors.base import Column, Stage
+from analytics.quality import FLATLINE, IMPLAUSIBLE_JUMP
 from vigil import metrics
 from vigil.wire.quality import Quality
 
-IMPLAUSIBLE_JUMP = 1 << 8
-"""Set by analytics on readings within ``hold_s`` after an implausible jump."""
-FLATLINE = 1 << 9
-"""Set by analytics on readings of a value unchanged for ``flatline_s``."""
 _NO_VALUE = int(Quality.NO_CONTACT | Quality.INVALID | Quality.SENSOR_FAULT)
 _NEIGHBOURS_MS = 3000
 _NEVER = np.iinfo(np.int64).min // 2
@@ -58,51 +56,47 @@ LIMITS = {
 that does not move at all for three minutes is a stuck value."""
 
 
-class ArtefactMarker:
+class ArtefactMarker(Stage):
     """Marks artefact readings of many streams; configured per stream."""
 
-    STATE = ("last_value", "last_time", "jump_time", "change_time")
-
-    def __init__(self) -> None:
-        self.jump = np.zeros(0)
-        self.jump_fraction = np.zeros(0)
-        self.hold_ms = np.zeros(0, np.int64)
-        self.flatline_ms = np.zeros(0, np.int64)
-        self.last_value = np.zeros(0)
-        self.last_time = np.zeros(0, np.int64)
-        self.jump_time = np.zeros(0, np.int64)
-        self.change_time = np.zeros(0, np.int64)
+    jump = Column(np.float64, np.inf, saved=False)
+    jump_fraction = Column(np.float64, 0.0, saved=False)
+    hold_ms = Column(np.int64, 0, saved=False)
+    flatline_ms = Column(np.int64, np.iinfo(np.int64).max, saved=False)
+    last_value = Column(np.float64, np.nan)
+    last_time = Column(np.int64, _NEVER)
+    jump_time = Column(np.int64, _NEVER)
+    change_time = Column(np.int64, _NEVER)
 
     def configure(self, stream: int, limits: ArtefactLimits | None) -> None:
         """A stream with no limits (None) is never marked."""
-        self._grow(stream + 1)
+        self.grow(stream + 1)
         if limits is not None:
             self.jump[stream] = limits.jump
             self.jump_fraction[stream] = limits.jump_fraction
             self.hold_ms[stream] = round(limits.hold_s * 1000)
             self.flatline_ms[stream] = round(limits.flatline_s * 1000)
 
-    def _grow(self, streams: int) -> None:
-        extra = streams - len(self.jump)
-        if extra <= 0:
-            return
-        extra = max(extra, len(self.jump), 1024)
-        self.jump = np.r_[self.jump, np.full(extra, np.inf)]
-        self.jump_fraction = np.r_[self.jump_fraction, np.zeros(extra)]
-        self.hold_ms = np.r_[self.hold_ms, np.zeros(extra, np.int64)]
-        self.flatline_ms = np.r_[self.flatline_ms, np.full(extra, np.iinfo(np.int64).max)]
-        self.last_value = np.r_[self.last_value, np.full(extra, np.nan)]
-        for name in ("last_time", "jump_time", "change_time"):
-            setattr(self, name, np.r_[getattr(self, name), np.full(extra, _NEVER)])
+    @classmethod
+    def for_contract(cls) -> Self:
+        marker = cls()
+        short = ArtefactLimits(jump=8, jump_fraction=0.1, hold_s=5, flatline_s=20)
+        for stream in range(6):
+            marker.configure(stream, short if stream < 5 else None)
+        return marker
 
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {name: getattr(self, name) for name in self.STATE}
-
-    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        streams = len(state["last_value"])
-        self._grow(streams)
-        for name in self.STATE:
-            getattr(self, name)[:streams] = state[name]
+    def contract_output(self, batch: Readings) -> list[tuple[int, int, str]]:
+        marked = self.mark(batch)
+        names = {IMPLAUSIBLE_JUMP: "jump", FLATLINE: "flatline"}
+        return [
+            (int(s), int(t), name)
+            for bit, name in names.items()
+            for s, t in zip(
+                marked.stream[(marked.flags & bit) != 0].tolist(),
+                marked.time[(marked.flags & bit) != 0].tolist(),
+                strict=True,
+            )
+        ]
 
     def mark(self, batch: Readings) -> Readings:
         """The batch with its artefact readings' flags set. Readings at or before a stream's
@@ -110,7 +104,7 @@ class ArtefactMarker:
         them too)."""
         if not len(batch):
             return batch
-        self._grow(int(batch.stream.max()) + 1)
+        self.grow(int(batch.stream.max()) + 1)
         s, t, v = batch.stream, batch.time, batch.value
         first, start = batch.segments
         valued = ~np.isnan(v) & ((batch.flags & _NO_VALUE) == 0) & (t > self.last_time[s])

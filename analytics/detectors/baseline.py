@@ -25,34 +25,66 @@ time slices so the weights stay of similar size (the running sums stay exact).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Event, Readings, segmented_cumsum
-from analytics.detectors.threshold import ThresholdDetector
+from analytics.detectors.base import Column, Detector, PerStream, Place
+from analytics.detectors.threshold import ThresholdDetector, ThresholdRule
+from analytics.quality import POOR_SIGNAL
 from vigil.wire.quality import Quality
 
 _MAX_EXPONENT = 4.0
 """Largest lambda * (t - t_0) within one slice: weights up to e**4 keep the running sums
 of a 100,000-stream batch exact to far below a tenth of a unit."""
+_SIDES = ("above", "below", "both")
 
 
-class _Mean:
+@dataclass(frozen=True, slots=True)
+class BaselineRule:
+    """The patient's level at least ``departure`` and ``sd_multiple`` of their standard
+    deviations from their own baseline, on ``sides``, for ``persist_s``."""
+
+    name: str
+    metrics: tuple[int, ...]
+    departure: float
+    sides: Literal["above", "below", "both"] = "both"
+    sd_multiple: float = 3.0
+    persist_s: float = 0.0
+    description: str = ""
+    baseline_half_life_s: float = 24 * 3600
+    level_half_life_s: float = 60
+    warm_up_s: float = 4 * 3600
+    warm_up_readings: float = 600
+    """Weight of readings the baseline needs besides time: a day of spot checks every
+    hour is not a baseline."""
+    ignore_flags: int = POOR_SIGNAL
+    TUNABLE: ClassVar[tuple[str, ...]] = ("departure", "sd_multiple", "persist_s")
+
+    def __post_init__(self) -> None:
+        if self.sides not in _SIDES or not self.departure > 0 or not self.sd_multiple >= 0:
+            raise ValueError(
+                f"{self.name}: sides is above, below or both; departure > 0; sd_multiple >= 0"
+            )
+
+    def detector(self) -> BaselineDetector:
+        return BaselineDetector(self)
+
+
+class _Mean(PerStream):
     """Per-stream exponentially weighted mean (and optionally variance) in arrays."""
 
+    weight = Column(np.float64, 0.0)
+    mean = Column(np.float64, 0.0)
+    var = Column(np.float64, 0.0)
+
     def __init__(self, half_life_s: float, variance: bool) -> None:
+        super().__init__()
         self.rate = np.log(2) / (half_life_s * 1000)  # per millisecond
         self.variance = variance
-        self.weight = np.zeros(0)
-        self.mean = np.zeros(0)
-        self.var = np.zeros(0)
-
-    def grow(self, extra: int) -> None:
-        self.weight = np.r_[self.weight, np.zeros(extra)]
-        self.mean = np.r_[self.mean, np.zeros(extra)]
-        self.var = np.r_[self.var, np.zeros(extra)]
 
     def update(
         self,
@@ -91,96 +123,72 @@ class _Mean:
         return mean, var, weight
 
 
-class BaselineDetector:
+class BaselineDetector(Detector[BaselineRule]):
     """One departure rule (e.g. 'spo2_below_baseline') over many streams."""
 
-    def __init__(
-        self,
-        rule: str,
-        *,
-        baseline_half_life_s: float = 24 * 3600,
-        level_half_life_s: float = 60,
-        warm_up_s: float = 4 * 3600,
-        warm_up_readings: float = 600,
-        ignore_flags: int = int(Quality.INVALID),
-    ) -> None:
-        self.rule = rule
-        self.ignore_flags = ignore_flags
-        self.warm_up_ms = round(warm_up_s * 1000)
-        self.warm_up_readings = warm_up_readings
-        """Weight of readings the baseline needs besides time: a day of spot checks every
-        hour is not a baseline."""
-        self.baseline = _Mean(baseline_half_life_s, variance=True)
-        self.level = _Mean(level_half_life_s, variance=False)
-        self.first_time = np.zeros(0, dtype=np.int64)
-        self.learned_time = np.zeros(0, dtype=np.int64)
-        """Time of the stream's last usable reading, from which the means decay."""
-        self.min_change = np.zeros(0)
-        self.sd_multiple = np.zeros(0)
-        self.condition = ThresholdDetector(rule, ignore_flags=0)
+    first_time = Column(np.int64, -1)
+    learned_time = Column(np.int64, -1)
+    """Time of the stream's last usable reading, from which the means decay."""
+    min_change = Column(np.float64, np.inf, saved=False)
+    sd_multiple = Column(np.float64, 0.0, saved=False)
 
-    def configure(
-        self,
-        stream: int,
-        *,
-        sides: str,
-        min_change: float,
-        sd_multiple: float,
-        persist_s: float,
-    ) -> None:
-        """Departure when the level is ``sd_multiple`` standard deviations and at least
-        ``min_change`` from the baseline, on ``sides``: 'above', 'below' or 'both'."""
-        if sides not in ("above", "below", "both") or not min_change > 0 or not sd_multiple >= 0:
-            raise ValueError(
-                f"{self.rule}: sides is above, below or both; min_change > 0; sd_multiple >= 0"
-            )
-        above = {"high_on": 1.0, "high_off": 0.5} if sides != "below" else {}
-        below = {"low_on": -1.0, "low_off": -0.5} if sides != "above" else {}
-        self.condition.configure(stream, **above, **below, persist_s=persist_s)
-        self._grow(stream + 1)
-        self.min_change[stream] = min_change
-        self.sd_multiple[stream] = sd_multiple
+    def __init__(self, rule: BaselineRule) -> None:
+        super().__init__()
+        self.rule = rule.name
+        self.ignore_flags = rule.ignore_flags
+        self.warm_up_ms = round(rule.warm_up_s * 1000)
+        self.warm_up_readings = rule.warm_up_readings
+        self.baseline = _Mean(rule.baseline_half_life_s, variance=True)
+        self.level = _Mean(rule.level_half_life_s, variance=False)
+        self.condition = ThresholdDetector(rule.name, ignore_flags=0)
 
-    def _grow(self, streams: int) -> None:
-        extra = streams - len(self.min_change)
-        if extra <= 0:
-            return
-        extra = max(extra, len(self.min_change), 1024)
-        self.baseline.grow(extra)
-        self.level.grow(extra)
-        self.first_time = np.r_[self.first_time, np.full(extra, -1, np.int64)]
-        self.learned_time = np.r_[self.learned_time, np.full(extra, -1, np.int64)]
-        self.min_change = np.r_[self.min_change, np.full(extra, np.inf)]
-        self.sd_multiple = np.r_[self.sd_multiple, np.zeros(extra)]
+    def configure(self, stream: int, rule: BaselineRule, place: Place | None = None) -> None:
+        """The departure ratio (level - baseline) / max(sd_multiple SD, departure) enters at
+        1 on a watched side and clears back below 0.5."""
+        above, below = rule.sides != "below", rule.sides != "above"
+        ratio = ThresholdRule(
+            rule.name,
+            rule.metrics,
+            low_on=-1.0 if below else None,
+            low_off=-0.5 if below else None,
+            high_on=1.0 if above else None,
+            high_off=0.5 if above else None,
+            persist_s=rule.persist_s,
+        )
+        self.condition.configure(stream, ratio)
+        self.grow(stream + 1)
+        self.min_change[stream] = rule.departure
+        self.sd_multiple[stream] = rule.sd_multiple
 
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {
-            **self.condition.state(),
-            "baseline_weight": self.baseline.weight,
-            "baseline_mean": self.baseline.mean,
-            "baseline_var": self.baseline.var,
-            "level_weight": self.level.weight,
-            "level_mean": self.level.mean,
-            "first_time": self.first_time,
-            "learned_time": self.learned_time,
-        }
+    def grow(self, rows: int) -> None:
+        super().grow(rows)
+        self.baseline.grow(rows)
+        self.level.grow(rows)
 
-    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        self.condition.restore({k: state[k] for k in ThresholdDetector.STATE})
-        streams = len(state["first_time"])
-        self._grow(streams)
-        for mean, prefix in ((self.baseline, "baseline"), (self.level, "level")):
-            mean.weight[:streams] = state[f"{prefix}_weight"]
-            mean.mean[:streams] = state[f"{prefix}_mean"]
-        self.baseline.var[:streams] = state["baseline_var"]
-        self.first_time[:streams] = state["first_time"]
-        self.learned_time[:streams] = state["learned_time"]
+    @classmethod
+    def for_contract(cls) -> Self:
+        rule = BaselineRule(
+            "contract",
+            (),
+            departure=3,
+            sd_multiple=0.5,
+            persist_s=5,
+            baseline_half_life_s=60,
+            level_half_life_s=5,
+            warm_up_s=20,
+            warm_up_readings=5,
+            ignore_flags=int(Quality.INVALID),
+        )
+        detector = cls(rule)
+        for stream in range(6):
+            detector.configure(stream, rule)
+        return detector
 
     def score(self, batch: Readings) -> list[Event]:
         # What the condition will ignore (late readings, a second one at the same time)
         # must not teach the baseline either.
         batch = self.condition.unseen(batch)
-        self._grow(self.condition.streams)
+        self.grow(self.condition.rows)
         _, start = batch.segments
         if not len(batch):
             return []

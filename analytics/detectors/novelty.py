@@ -26,14 +26,18 @@ devices), never per reading.
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 from river import covariance
 
 from analytics.batch import Event, Readings
-from analytics.detectors.threshold import ThresholdDetector
+from analytics.detectors.base import Column, Detector, PerStream, Place
+from analytics.detectors.threshold import ThresholdDetector, ThresholdRule
+from analytics.quality import POOR_SIGNAL
+from vigil import metrics
 from vigil.wire.quality import Quality
 
 MINUTE_MS = 60_000
@@ -42,93 +46,102 @@ _NONE = -1
 _NEVER = np.iinfo(np.int64).min // 2
 
 
-class NoveltyDetector:
-    def __init__(
-        self,
-        rule: str,
-        *,
-        fading_factor: float = 1 / 720,
-        warm_up_min: int = 240,
-        novel_d2: float = 30.0,
-        persist_s: float = 180.0,
-        ignore_flags: int = int(Quality.INVALID),
-    ) -> None:
-        self.rule = rule
-        self.fading_factor = fading_factor
-        self.warm_up_min = warm_up_min
-        self.novel_d2 = novel_d2
-        self.persist_s = persist_s
-        self.ignore_flags = ignore_flags
-        self.patient = np.zeros(0, np.int64)
-        """Per stream: the patient's row, or -1 for a stream this rule does not watch."""
-        self.feature = np.zeros(0, np.int64)
-        """Per stream: 0 pulse, 1 SpO2."""
-        self.last_time = np.zeros(0, np.int64)
-        # per patient row
-        self.minute = np.zeros(0, np.int64)
-        self.sums = np.zeros((0, 2))
-        self.counts = np.zeros((0, 2))
-        self.previous = np.zeros((0, 2))
-        self.previous_minute = np.zeros(0, np.int64)
-        self.mean = np.zeros((0, 4))
-        self.learned = np.zeros(0, np.int64)
-        self.models: dict[int, covariance.EwaCovariance] = {}
-        self.condition = ThresholdDetector(rule, ignore_flags=0)
+@dataclass(frozen=True, slots=True)
+class NoveltyRule:
+    """Squared Mahalanobis distance of a patient-minute of at least ``novel_d2`` from the
+    patient's recent minutes, for ``persist_s``; nothing judged before ``warm_up_min``
+    minutes have been learned. The numbers are the same for every patient."""
 
-    def configure(self, stream: int, *, patient: int, feature: int) -> None:
-        if feature not in (0, 1):
-            raise ValueError(f"{self.rule}: feature is 0 (pulse) or 1 (SpO2)")
-        self._grow_streams(stream + 1)
-        self._grow_patients(patient + 1)
-        self.patient[stream] = patient
-        self.feature[stream] = feature
-        self.condition.configure(
-            patient, high_on=self.novel_d2, high_off=self.novel_d2 / 2, persist_s=self.persist_s
+    name: str
+    metrics: tuple[int, ...]
+    persist_s: float = 180.0
+    description: str = ""
+    fading_factor: float = 1 / 720
+    warm_up_min: int = 240
+    novel_d2: float = 30.0
+    ignore_flags: int = POOR_SIGNAL
+    TUNABLE: ClassVar[tuple[str, ...]] = ()
+
+    def detector(self) -> NoveltyDetector:
+        return NoveltyDetector(self)
+
+
+class _PatientMinutes(PerStream):
+    """Per patient: the open minute's sums and counts, the previous minute, the model's mean
+    and how many minutes it has learned."""
+
+    minute = Column(np.int64, _NONE)
+    sums = Column(np.float64, 0.0, width=2)
+    counts = Column(np.float64, 0.0, width=2)
+    previous = Column(np.float64, np.nan, width=2)
+    previous_minute = Column(np.int64, _NEVER)
+    mean = Column(np.float64, 0.0, width=4)
+    learned = Column(np.int64, 0)
+
+
+class NoveltyDetector(Detector[NoveltyRule]):
+    patient = Column(np.int64, _NONE, saved=False)
+    """Per stream: the patient's row, or -1 for a stream this rule does not watch."""
+    feature = Column(np.int64, 0, saved=False)
+    """Per stream: 0 pulse, 1 SpO2."""
+    last_time = Column(np.int64, np.iinfo(np.int64).min)
+
+    def __init__(self, rule: NoveltyRule) -> None:
+        super().__init__()
+        self.rule = rule.name
+        self.fading_factor = rule.fading_factor
+        self.warm_up_min = rule.warm_up_min
+        self.novel_d2 = rule.novel_d2
+        self.ignore_flags = rule.ignore_flags
+        self.patients = _PatientMinutes()
+        self.models: dict[int, covariance.EwaCovariance] = {}
+        self.condition = ThresholdDetector(rule.name, ignore_flags=0)
+        self._novel = ThresholdRule(
+            rule.name,
+            rule.metrics,
+            high_on=rule.novel_d2,
+            high_off=rule.novel_d2 / 2,
+            persist_s=rule.persist_s,
         )
 
-    def _grow_streams(self, n: int) -> None:
-        extra = n - len(self.patient)
-        if extra > 0:
-            extra = max(extra, len(self.patient), 1024)
-            self.patient = np.r_[self.patient, np.full(extra, _NONE)]
-            self.feature = np.r_[self.feature, np.zeros(extra, np.int64)]
-            self.last_time = np.r_[self.last_time, np.full(extra, np.iinfo(np.int64).min)]
+    def configure(self, stream: int, rule: NoveltyRule, place: Place) -> None:
+        """A stream of the patient at ``place``: its pulse or SpO2 feeds their minutes (the
+        condition is the patient's, across both devices)."""
+        self.grow(stream + 1)
+        self.patients.grow(place.patient + 1)
+        self.patient[stream] = place.patient
+        self.feature[stream] = 1 if place.metric == metrics.SPO2.id else 0
+        self.condition.configure(place.patient, self._novel)
 
-    def _grow_patients(self, n: int) -> None:
-        extra = n - len(self.minute)
-        if extra > 0:
-            extra = max(extra, len(self.minute), 1024)
-            self.minute = np.r_[self.minute, np.full(extra, _NONE)]
-            self.sums = np.r_[self.sums, np.zeros((extra, 2))]
-            self.counts = np.r_[self.counts, np.zeros((extra, 2))]
-            self.previous = np.r_[self.previous, np.full((extra, 2), np.nan)]
-            self.previous_minute = np.r_[self.previous_minute, np.full(extra, _NEVER)]
-            self.mean = np.r_[self.mean, np.zeros((extra, 4))]
-            self.learned = np.r_[self.learned, np.zeros(extra, np.int64)]
-
-    _ARRAYS = ("last_time", "minute", "sums", "counts", "previous", "previous_minute")
+    @classmethod
+    def for_contract(cls) -> Self:
+        rule = NoveltyRule(
+            "contract",
+            (),
+            persist_s=0,
+            fading_factor=0.2,
+            warm_up_min=1,
+            novel_d2=2,
+            ignore_flags=int(Quality.INVALID),
+        )
+        detector = cls(rule)
+        for stream in range(6):
+            metric = metrics.SPO2.id if stream % 2 else metrics.PULSE_RATE.id
+            detector.configure(stream, rule, Place(stream // 2, metric))
+        return detector
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
         models = pickle.dumps(self.models)  # our own file: the checkpoint this service wrote
-        return {
-            **{f"condition_{k}": v for k, v in self.condition.state().items()},
-            **{name: getattr(self, name) for name in (*self._ARRAYS, "mean", "learned")},
-            "models": np.frombuffer(models, dtype=np.uint8),
-        }
+        return {**super().state(), "models": np.frombuffer(models, dtype=np.uint8)}
 
     def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        self.condition.restore({k: state[f"condition_{k}"] for k in ThresholdDetector.STATE})
-        self._grow_streams(len(state["last_time"]))
-        self._grow_patients(len(state["minute"]))
-        for name in (*self._ARRAYS, "mean", "learned"):
-            saved = state[name]
-            getattr(self, name)[: len(saved)] = saved
+        super().restore(state)
         self.models = pickle.loads(state["models"].tobytes())
 
     def score(self, batch: Readings) -> list[Event]:
         if not len(batch):
             return []
-        self._grow_streams(int(batch.stream.max()) + 1)
+        self.grow(int(batch.stream.max()) + 1)
         batch = batch.after(self.last_time)
         if not len(batch):
             return []
@@ -146,7 +159,7 @@ class NoveltyDetector:
         index, p, t = index[order], p[order], t[order]
         feature, value = self.feature[batch.stream[index]], batch.value[index]
         minute = t // MINUTE_MS
-        current = self.minute[p]
+        current = self.patients.minute[p]
         on_time = minute >= current  # a minute already completed is left out
         index, p, t, minute = index[on_time], p[on_time], t[on_time], minute[on_time]
         feature, value = feature[on_time], value[on_time]
@@ -166,16 +179,18 @@ class NoveltyDetector:
         # Fold the open minute carried from earlier batches into a group of the same minute.
         head = np.ones(len(starts), bool)
         head[1:] = g_patient[1:] != g_patient[:-1]
-        same = head & (g_minute == self.minute[g_patient])
-        sums[same] += self.sums[g_patient[same]]
-        counts[same] += self.counts[g_patient[same]]
+        same = head & (g_minute == self.patients.minute[g_patient])
+        sums[same] += self.patients.sums[g_patient[same]]
+        counts[same] += self.patients.counts[g_patient[same]]
         completed: list[tuple[int, int, float, float, int]] = []
         """(patient, minute, pulse mean, SpO2 mean, index of the completing reading)"""
-        carried_done = head & ~same & (self.minute[g_patient] >= 0)
+        carried_done = head & ~same & (self.patients.minute[g_patient] >= 0)
         for g in np.flatnonzero(carried_done).tolist():
             row = int(g_patient[g])
-            c, s = self.counts[row], self.sums[row]
-            completed.append(self._minute(row, int(self.minute[row]), s, c, int(index[starts[g]])))
+            c, s = self.patients.counts[row], self.patients.sums[row]
+            completed.append(
+                self._minute(row, int(self.patients.minute[row]), s, c, int(index[starts[g]]))
+            )
         tail = np.ones(len(starts), bool)
         tail[:-1] = g_patient[1:] != g_patient[:-1]
         for g in np.flatnonzero(~tail).tolist():
@@ -189,9 +204,9 @@ class NoveltyDetector:
                 )
             )
         rows = g_patient[tail]
-        self.minute[rows] = g_minute[tail]
-        self.sums[rows] = sums[tail]
-        self.counts[rows] = counts[tail]
+        self.patients.minute[rows] = g_minute[tail]
+        self.patients.sums[rows] = sums[tail]
+        self.patients.counts[rows] = counts[tail]
         completed.sort(key=lambda c: (c[0], c[1]))
         return self._judge(batch, completed)
 
@@ -212,11 +227,15 @@ class NoveltyDetector:
         for row, minute, pulse, spo2, reading in completed:
             if np.isnan(pulse) or np.isnan(spo2):
                 continue
-            consecutive = self.previous_minute[row] == minute - 1
-            change = np.array([pulse, spo2]) - self.previous[row] if consecutive else np.zeros(2)
+            consecutive = self.patients.previous_minute[row] == minute - 1
+            change = (
+                np.array([pulse, spo2]) - self.patients.previous[row]
+                if consecutive
+                else np.zeros(2)
+            )
             x = np.array([pulse, spo2, change[0], change[1]])
-            self.previous[row] = (pulse, spo2)
-            self.previous_minute[row] = minute
+            self.patients.previous[row] = (pulse, spo2)
+            self.patients.previous_minute[row] = minute
             rows.append(row)
             times.append(int(batch.time[reading]))
             distances.append(self._distance(row, x))
@@ -249,7 +268,7 @@ class NoveltyDetector:
 
     def _distance(self, row: int, x: npt.NDArray[np.float64]) -> float:
         model = self.models.get(row)
-        if model is None or self.learned[row] < self.warm_up_min:
+        if model is None or self.patients.learned[row] < self.warm_up_min:
             return float("nan")
         cov = np.full((4, 4), np.nan)
         for (a, b), value in model.matrix.items():
@@ -258,7 +277,7 @@ class NoveltyDetector:
             ] = value
         if not np.isfinite(cov).all():
             return float("nan")
-        d = x - self.mean[row]
+        d = x - self.patients.mean[row]
         # a small ridge: a feature that has not moved (a very steady SpO2) is not infinitely
         # surprising when it moves by a point
         return float(d @ np.linalg.pinv(cov + np.eye(4) * 1e-3) @ d)
@@ -267,8 +286,8 @@ class NoveltyDetector:
         model = self.models.get(row)
         if model is None:
             model = self.models[row] = covariance.EwaCovariance(fading_factor=self.fading_factor)
-            self.mean[row] = x
+            self.patients.mean[row] = x
         else:
-            self.mean[row] += self.fading_factor * (x - self.mean[row])
+            self.patients.mean[row] += self.fading_factor * (x - self.patients.mean[row])
         model.update(dict(zip(FEATURES, x.tolist(), strict=True)))
-        self.learned[row] += 1
+        self.patients.learned[row] += 1

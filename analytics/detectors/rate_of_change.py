@@ -14,20 +14,47 @@ A fall is the same with the values negated.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Event, Readings
-from analytics.detectors.threshold import ThresholdDetector
+from analytics.detectors.base import Column, Detector, Place
+from analytics.detectors.threshold import ThresholdDetector, ThresholdRule
+from analytics.quality import POOR_SIGNAL
 from vigil.wire.quality import Quality
 
 MINUTE_MS = 60_000
 _TIME_BITS = 42  # epoch milliseconds stay below 2**42 until the year 2109
 
 
-class RateOfChangeDetector:
+@dataclass(frozen=True, slots=True)
+class RateOfChangeRule:
+    """The value up by ``rise`` within ``window_min`` minutes, held for ``persist_s``;
+    clears once the rise is back below ``clear_below``. With ``falling``, a fall."""
+
+    name: str
+    metrics: tuple[int, ...]
+    rise: float
+    clear_below: float
+    window_min: int = 5
+    persist_s: float = 0.0
+    falling: bool = False
+    description: str = ""
+    ignore_flags: int = POOR_SIGNAL
+    TUNABLE: ClassVar[tuple[str, ...]] = ("rise", "clear_below", "persist_s")
+
+    def detector(self) -> RateOfChangeDetector:
+        return RateOfChangeDetector(self.name, self.window_min, self.falling, self.ignore_flags)
+
+
+class RateOfChangeDetector(Detector[RateOfChangeRule]):
+    ring_low = Column(np.float64, np.inf, width="window")
+    """Per stream, the lowest (signed) value of each minute kept, at slot minute % window."""
+    ring_minute = Column(np.int64, -(2**40), width="window")
+
     def __init__(
         self,
         rule: str,
@@ -35,46 +62,38 @@ class RateOfChangeDetector:
         falling: bool = False,
         ignore_flags: int = int(Quality.INVALID),
     ) -> None:
-        self.rule = rule
         self.window = window_min
+        super().__init__()
+        self.rule = rule
         self.sign = -1.0 if falling else 1.0
         self.ignore_flags = ignore_flags
         self.condition = ThresholdDetector(rule, ignore_flags)
-        self.ring_low = np.zeros((0, window_min))
-        """Per stream, the lowest (signed) value of each minute kept, at slot minute % window."""
-        self.ring_minute = np.zeros((0, window_min), dtype=np.int64)
 
-    def configure(self, stream: int, *, rise: float, clear_below: float, persist_s: float) -> None:
-        """Condition when the change reaches ``rise``; clears when it is back below
-        ``clear_below``."""
-        self.condition.configure(stream, high_on=rise, high_off=clear_below, persist_s=persist_s)
-        self._grow(self.condition.streams)
+    def configure(self, stream: int, rule: RateOfChangeRule, place: Place | None = None) -> None:
+        """The condition on the change: it enters at ``rise``, clears below ``clear_below``."""
+        change = ThresholdRule(
+            rule.name,
+            rule.metrics,
+            high_on=rule.rise,
+            high_off=rule.clear_below,
+            persist_s=rule.persist_s,
+        )
+        self.condition.configure(stream, change)
+        self.grow(self.condition.rows)
 
-    def _grow(self, streams: int) -> None:
-        extra = streams - len(self.ring_low)
-        if extra > 0:
-            self.ring_low = np.r_[self.ring_low, np.full((extra, self.window), np.inf)]
-            self.ring_minute = np.r_[self.ring_minute, np.full((extra, self.window), -(2**40))]
-
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {
-            **self.condition.state(),
-            "ring_low": self.ring_low,
-            "ring_minute": self.ring_minute,
-        }
-
-    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        self.condition.restore({k: state[k] for k in ThresholdDetector.STATE})
-        streams = len(state["ring_low"])
-        self._grow(streams)
-        self.ring_low[:streams] = state["ring_low"]
-        self.ring_minute[:streams] = state["ring_minute"]
+    @classmethod
+    def for_contract(cls) -> Self:
+        rule = RateOfChangeRule("contract", (), rise=12, clear_below=6, window_min=2, persist_s=5)
+        detector = cls("contract", window_min=2)
+        for stream in range(6):
+            detector.configure(stream, rule)
+        return detector
 
     def score(self, batch: Readings) -> list[Event]:
         # What the condition will ignore (late readings, a second reading at the same time)
         # must not move the windows either.
         batch = self.condition.unseen(batch)
-        self._grow(self.condition.streams)
+        self.grow(self.condition.rows)
         if not len(batch):
             return []
         s, t = batch.stream, batch.time

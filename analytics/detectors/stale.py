@@ -10,56 +10,56 @@ reading clears it. Short gaps are counted per stream (``gaps``: silences longer 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Self
 
 import numpy as np
-import numpy.typing as npt
 
 from analytics.batch import Event, Readings
+from analytics.detectors.base import Column, Stage
+from vigil.wire.events import EventKind
 
 _NEVER = np.iinfo(np.int64).min // 2
 
 
-class StaleStreams:
-    STATE = ("last_seen", "stale", "gaps")
+class StaleStreams(Stage):
+    watched = Column(np.bool_, False, saved=False)
+    last_seen = Column(np.int64, _NEVER)
+    stale = Column(np.bool_, False)
+    gaps = Column(np.int64, 0)
 
     def __init__(self, rule: str, stale_s: float = 300.0, gap_s: float = 10.0) -> None:
+        super().__init__()
         self.rule = rule
         self.stale_ms = round(stale_s * 1000)
         self.gap_ms = round(gap_s * 1000)
-        self.watched = np.zeros(0, dtype=bool)
-        self.last_seen = np.zeros(0, dtype=np.int64)
-        self.stale = np.zeros(0, dtype=bool)
-        self.gaps = np.zeros(0, dtype=np.int64)
 
     def configure(self, stream: int) -> None:
-        self._grow(stream + 1)
+        self.grow(stream + 1)
         self.watched[stream] = True
 
-    def _grow(self, streams: int) -> None:
-        extra = streams - len(self.watched)
-        if extra > 0:
-            extra = max(extra, len(self.watched), 1024)
-            self.watched = np.r_[self.watched, np.zeros(extra, bool)]
-            self.last_seen = np.r_[self.last_seen, np.full(extra, _NEVER)]
-            self.stale = np.r_[self.stale, np.zeros(extra, bool)]
-            self.gaps = np.r_[self.gaps, np.zeros(extra, np.int64)]
+    @classmethod
+    def for_contract(cls) -> Self:
+        clock = cls("contract", stale_s=30, gap_s=5)
+        for stream in range(6):
+            clock.configure(stream)
+        return clock
 
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {name: getattr(self, name) for name in self.STATE}
-
-    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        streams = len(state["last_seen"])
-        self._grow(streams)
-        for name in self.STATE:
-            getattr(self, name)[:streams] = state[name]
+    def contract_output(self, batch: Readings) -> list[tuple[int, int, str]]:
+        """The readings in time order with the clock following them, as replay runs it: a
+        tick whenever a stream falls due before the next reading."""
+        events = []
+        for moment in np.unique(batch.time).tolist():
+            while (due := self.next_due()) is not None and due <= moment:
+                events += self.tick(due)
+            events += self.score(batch.take(batch.time == moment))
+        return [(e.stream, e.time, str(e.kind)) for e in events]
 
     def score(self, batch: Readings) -> list[Event]:
         """Note the readings' times (any reading counts: a flagged one is not silence);
         a stale stream's first new reading clears its condition."""
         if not len(batch):
             return []
-        self._grow(int(batch.stream.max()) + 1)
+        self.grow(int(batch.stream.max()) + 1)
         first, _ = batch.segments
         s, t = batch.stream, batch.time
         before = np.empty_like(t)
@@ -72,7 +72,7 @@ class StaleStreams:
         self.last_seen[s[last]] = np.maximum(self.last_seen[s[last]], t[last])
         back = first & self.stale[s] & newer
         events = [
-            Event("cleared", self.rule, int(s[i]), int(t[i]), float(batch.value[i]), {})
+            Event(EventKind.CLEARED, self.rule, int(s[i]), int(t[i]), float(batch.value[i]), {})
             for i in np.flatnonzero(back).tolist()
         ]
         self.stale[s[back]] = False
@@ -103,6 +103,10 @@ class StaleStreams:
                 "stale_s": self.stale_ms / 1000,
                 "gaps": int(self.gaps[stream]),
             }
-            events.append(Event("started", self.rule, stream, since, float("nan"), evidence))
-            events.append(Event("persisted", self.rule, stream, now_ms, float("nan"), evidence))
+            events.append(
+                Event(EventKind.STARTED, self.rule, stream, since, float("nan"), evidence)
+            )
+            events.append(
+                Event(EventKind.PERSISTED, self.rule, stream, now_ms, float("nan"), evidence)
+            )
         return events

@@ -18,98 +18,83 @@ batches per stream is four numbers: active, onset time, alerted, last time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics.batch import Event, Readings, last_index_where
+from analytics.detectors.base import Column, Detector, Place
+from analytics.quality import POOR_SIGNAL
+from vigil.wire.events import EventKind
 from vigil.wire.quality import Quality
 
 _NO_TIME = np.iinfo(np.int64).min
 
 
-@dataclass
-class Thresholds:
-    """Per-stream configuration; NaN disables a side."""
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    """Entry and clearing thresholds on either side (None: that side is off), held for
+    ``persist_s``. Readings carrying any of ``ignore_flags`` say nothing about the
+    condition."""
 
-    low_on: npt.NDArray[np.float64]
-    low_off: npt.NDArray[np.float64]
-    high_on: npt.NDArray[np.float64]
-    high_off: npt.NDArray[np.float64]
-    persist_ms: npt.NDArray[np.int64]
+    name: str
+    metrics: tuple[int, ...]
+    low_on: float | None = None
+    low_off: float | None = None
+    high_on: float | None = None
+    high_off: float | None = None
+    persist_s: float = 0.0
+    description: str = ""
+    ignore_flags: int = POOR_SIGNAL
+    TUNABLE: ClassVar[tuple[str, ...]] = ("low_on", "low_off", "high_on", "high_off", "persist_s")
 
-    @classmethod
-    def empty(cls) -> Thresholds:
-        nan = np.zeros(0)
-        return cls(nan, nan.copy(), nan.copy(), nan.copy(), np.zeros(0, np.int64))
+    def __post_init__(self) -> None:
+        if self.low_on is not None and (self.low_off is None or self.low_off < self.low_on):
+            raise ValueError(
+                f"{self.name}: low_off {self.low_off} must be at least low_on {self.low_on}"
+            )
+        if self.high_on is not None and (self.high_off is None or self.high_off > self.high_on):
+            raise ValueError(
+                f"{self.name}: high_off {self.high_off} must be at most high_on {self.high_on}"
+            )
+
+    def detector(self) -> ThresholdDetector:
+        return ThresholdDetector(self.name, self.ignore_flags)
 
 
-class ThresholdDetector:
+class ThresholdDetector(Detector[ThresholdRule]):
     """One rule (e.g. 'spo2_low') over many streams, each with its own thresholds."""
 
+    low_on = Column(np.float64, np.nan, saved=False)
+    low_off = Column(np.float64, np.nan, saved=False)
+    high_on = Column(np.float64, np.nan, saved=False)
+    high_off = Column(np.float64, np.nan, saved=False)
+    persist_ms = Column(np.int64, 0, saved=False)
+    active = Column(np.bool_, False)
+    onset = Column(np.int64, 0)
+    alerted = Column(np.bool_, False)
+    last_time = Column(np.int64, _NO_TIME)
+
     def __init__(self, rule: str, ignore_flags: int = int(Quality.INVALID)) -> None:
+        super().__init__()
         self.rule = rule
         self.ignore_flags = ignore_flags
-        """Readings carrying any of these quality flags say nothing about the condition."""
-        self.config = Thresholds.empty()
-        self.active = np.zeros(0, dtype=bool)
-        self.onset = np.zeros(0, dtype=np.int64)
-        self.alerted = np.zeros(0, dtype=bool)
-        self.last_time = np.zeros(0, dtype=np.int64)
 
-    @property
-    def streams(self) -> int:
-        return len(self.active)
+    def configure(self, stream: int, rule: ThresholdRule, place: Place | None = None) -> None:
+        self.grow(stream + 1)
+        for side in ("low_on", "low_off", "high_on", "high_off"):
+            value = getattr(rule, side)
+            getattr(self, side)[stream] = np.nan if value is None else value
+        self.persist_ms[stream] = round(rule.persist_s * 1000)
 
-    def configure(
-        self,
-        stream: int,
-        *,
-        low_on: float = np.nan,
-        low_off: float = np.nan,
-        high_on: float = np.nan,
-        high_off: float = np.nan,
-        persist_s: float = 0.0,
-    ) -> None:
-        if not np.isnan(low_on) and not low_off >= low_on:
-            raise ValueError(f"{self.rule}: low_off {low_off} must be at least low_on {low_on}")
-        if not np.isnan(high_on) and not high_off <= high_on:
-            raise ValueError(f"{self.rule}: high_off {high_off} must be at most high_on {high_on}")
-        self._grow(stream + 1)
-        c = self.config
-        c.low_on[stream], c.low_off[stream] = low_on, low_off
-        c.high_on[stream], c.high_off[stream] = high_on, high_off
-        c.persist_ms[stream] = round(persist_s * 1000)
-
-    def _grow(self, streams: int) -> None:
-        """Room for ``streams`` slots; capacity at least doubles, so adding streams one by
-        one costs amortized constant time."""
-        if streams <= self.streams:
-            return
-        extra = max(streams, 2 * self.streams, 1024) - self.streams
-        nans = np.full(extra, np.nan)
-        c = self.config
-        c.low_on, c.low_off = np.r_[c.low_on, nans], np.r_[c.low_off, nans]
-        c.high_on, c.high_off = np.r_[c.high_on, nans], np.r_[c.high_off, nans]
-        c.persist_ms = np.r_[c.persist_ms, np.zeros(extra, np.int64)]
-        self.active = np.r_[self.active, np.zeros(extra, bool)]
-        self.onset = np.r_[self.onset, np.zeros(extra, np.int64)]
-        self.alerted = np.r_[self.alerted, np.zeros(extra, bool)]
-        self.last_time = np.r_[self.last_time, np.full(extra, _NO_TIME)]
-
-    STATE = ("active", "onset", "alerted", "last_time")
-
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        """What a checkpoint keeps: the per-stream state (configuration is rebuilt from
-        the rules, so a changed rule takes effect after a restart)."""
-        return {name: getattr(self, name) for name in self.STATE}
-
-    def restore(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        streams = len(state["active"])
-        self._grow(streams)
-        for name in self.STATE:
-            getattr(self, name)[:streams] = state[name]
+    @classmethod
+    def for_contract(cls) -> Self:
+        rule = ThresholdRule("contract", (), 88, 90, 100, 98, persist_s=5)
+        detector = cls("contract")
+        for stream in range(6):
+            detector.configure(stream, rule)
+        return detector
 
     def score(self, batch: Readings) -> list[Event]:
         """Advance every stream in the batch (sorted by stream, then time) and return the
@@ -119,16 +104,15 @@ class ThresholdDetector:
         if not len(batch):
             return []
         s, v = batch.stream, batch.value
-        c = self.config
         usable = ~np.isnan(v) & ((batch.flags & self.ignore_flags) == 0)
-        enter = usable & ((v < c.low_on[s]) | (v > c.high_on[s]))  # comparisons with NaN: False
+        enter = usable & ((v < self.low_on[s]) | (v > self.high_on[s]))  # NaN compares False
         last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(batch) - 1]  # last reading per stream
         self.last_time[s[last]] = batch.time[last]
         # Most streams are quiet: nothing entering, nothing active. Only the others need the
         # state machine; on a calm batch that is a small part of it.
         hot = enter | self.active[s]
         if not hot.all():
-            hot_streams = np.zeros(self.streams, dtype=bool)
+            hot_streams = np.zeros(self.rows, dtype=bool)
             hot_streams[s[hot]] = True
             keep = hot_streams[s]
             if not keep.any():
@@ -140,7 +124,7 @@ class ThresholdDetector:
         """Room for the batch's streams, and its readings later than each stream's last
         scored one: what the state machine will take. Detectors built on this one filter
         with it before moving their own state, so late readings move nothing anywhere."""
-        self._grow(int(batch.stream.max()) + 1 if len(batch) else 0)
+        self.grow(int(batch.stream.max()) + 1 if len(batch) else 0)
         return batch.after(self.last_time)
 
     def _advance(
@@ -149,8 +133,8 @@ class ThresholdDetector:
         """The state machine over the readings of streams that are active or entering."""
         first, start = batch.segments
         s, t, v = batch.stream, batch.time, batch.value
-        c = self.config
-        lo_on, lo_off, hi_on, hi_off = c.low_on[s], c.low_off[s], c.high_on[s], c.high_off[s]
+        lo_on, lo_off = self.low_on[s], self.low_off[s]
+        hi_on, hi_off = self.high_on[s], self.high_off[s]
         inside_low = np.isnan(lo_on) | (v >= lo_off)
         inside_high = np.isnan(hi_on) | (v <= hi_off)
         clear = usable & ~enter & inside_low & inside_high
@@ -164,7 +148,7 @@ class ThresholdDetector:
         began = pending & ~_previous(pending, first, pending_before)
         run_start = last_index_where(began, start)
         onset = np.where(run_start >= 0, t[run_start], self.onset[s])
-        reached = enter & pending & (t - onset >= c.persist_ms[s])
+        reached = enter & pending & (t - onset >= self.persist_ms[s])
         # Alerted: from the entering reading that completes the delay until a reading is
         # back inside the clearing band (hysteresis); readings in between keep it.
         signal = last_index_where(reached | clear, start)
@@ -183,28 +167,31 @@ class ThresholdDetector:
         self.onset[s[last]] = np.where(alerted[last], alert_onset[last], onset[last])
 
         events = []
-        for kind, mask in (("started", started), ("persisted", persisted), ("cleared", cleared)):
+        for kind, mask in (
+            (EventKind.STARTED, started),
+            (EventKind.PERSISTED, persisted),
+            (EventKind.CLEARED, cleared),
+        ):
             for i in np.flatnonzero(mask).tolist():
                 events.append(self._event(kind, batch, i, int(onset[i])))
         events.sort(key=lambda e: (e.stream, e.time, _ORDER[e.kind]))
         return events
 
-    def _event(self, kind: str, batch: Readings, i: int, onset: int) -> Event:
+    def _event(self, kind: EventKind, batch: Readings, i: int, onset: int) -> Event:
         stream = int(batch.stream[i])
-        c = self.config
         thresholds = {
-            name: float(getattr(c, name)[stream])
+            name: float(getattr(self, name)[stream])
             for name in ("low_on", "low_off", "high_on", "high_off")
-            if not np.isnan(getattr(c, name)[stream])
+            if not np.isnan(getattr(self, name)[stream])
         }
         evidence: dict[str, object] = {"thresholds": thresholds}
-        if kind != "cleared":
+        if kind != EventKind.CLEARED:
             evidence["onset"] = onset
-            evidence["persist_s"] = int(c.persist_ms[stream]) / 1000
+            evidence["persist_s"] = int(self.persist_ms[stream]) / 1000
         return Event(kind, self.rule, stream, int(batch.time[i]), float(batch.value[i]), evidence)
 
 
-_ORDER = {"started": 0, "persisted": 1, "cleared": 2}
+_ORDER = {EventKind.STARTED: 0, EventKind.PERSISTED: 1, EventKind.CLEARED: 2}
 
 
 def _previous(

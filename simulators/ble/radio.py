@@ -14,6 +14,8 @@ from bumble.link import LocalLink
 from bumble.transport import Transport, open_transport
 from bumble.transport.common import AsyncPipeSink
 
+from gateway.bumble_host import GATEWAY_ADDRESS, BumbleCentral
+
 
 class _ScanAwareLink(LocalLink):
     """bumble's link hands every advertisement to every controller. With hundreds of
@@ -78,6 +80,10 @@ class VirtualRadio:
         self.controllers[address] = controller
         host = Host(controller, AsyncPipeSink(controller))
         return Device(name=name, address=Address(address, Address.RANDOM_DEVICE_ADDRESS), host=host)
+
+    def central(self, address: str = GATEWAY_ADDRESS) -> BumbleCentral:
+        """The gateway's adapter in this process, on the same link as the wearables."""
+        return BumbleCentral(self.device(address, "vigil-gateway"))
 
     async def serve_hci(self, spec: str, address: str) -> Transport:
         """A controller on this link whose host is in another process, reached through a

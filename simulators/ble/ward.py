@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bumble.transport import Transport
 
-from simulators.ble.backend import GATEWAY_ADDRESS, BumbleCentral
+from gateway.bumble_host import GATEWAY_ADDRESS, BumbleCentral
 from simulators.ble.radio import VirtualRadio
 from simulators.ble.wearables import HeartRateStrap, PulseOximeter, Wearable
 from simulators.physiology import Physiology, Scripted
@@ -75,7 +75,7 @@ class Ward:
     async def start(self) -> BumbleCentral:
         """Power every wearable on and return the gateway's central on the same link."""
         radio = await self._power_on()
-        central = BumbleCentral.on_radio(radio)
+        central = radio.central()
         await central.power_on()
         return central
 

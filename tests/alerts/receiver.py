@@ -1,5 +1,6 @@
 """A local webhook receiver for the alerts tests: a real HTTP server that records what it
-got, checks signatures, and can be told to fail the first N requests."""
+got, checks signatures, and can be told to fail the first N requests or to hold its answers
+until released."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from alerts.dispatch import sign
+from alerts.channels import SIGNATURE_HEADER, verify
 
 SECRET = "s3cret"
 """What the tests' webhooks are signed with."""
@@ -21,20 +22,28 @@ class Receiver:
     fail_first: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     """Every request: key, signature_ok, body (parsed), answered (status)."""
+    release: threading.Event = field(default_factory=threading.Event)
+    """Answers wait for this (set from the start; clear it to hold them, up to a minute)."""
+    arrived: threading.Event = field(default_factory=threading.Event)
+    """Set when a request has come in."""
 
     def __post_init__(self) -> None:
         receiver = self
+        self.release.set()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrived.set()
+                receiver.release.wait(60)
                 failing = len(receiver.requests) < receiver.fail_first
                 receiver.requests.append(
                     {
                         "path": self.path,
                         "key": self.headers.get("Idempotency-Key"),
-                        "signature_ok": self.headers.get("X-Vigil-Signature")
-                        == sign(receiver.secret, body),
+                        "signature_ok": verify(
+                            receiver.secret, body, self.headers.get(SIGNATURE_HEADER)
+                        ),
                         "body": json.loads(body),
                         "answered": 503 if failing else 200,
                     }

@@ -7,9 +7,10 @@ import json
 import psycopg
 import pytest
 
-from alerts.store import Channels, take_event
+from alerts.outbox import Channels
+from alerts.store import take_event
 from tests.alerts.test_store import event
-from tests.vigil.test_cli import vigil
+from tests.cli.test_main import vigil
 
 pytestmark = pytest.mark.services
 

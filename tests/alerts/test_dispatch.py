@@ -8,8 +8,10 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from alerts.dispatch import DeliveryError, Dispatcher
-from alerts.store import Channels, take_event
+from alerts.channels import DeliveryError
+from alerts.dispatch import Dispatcher
+from alerts.outbox import Channels
+from alerts.store import take_event
 from tests.alerts.receiver import SECRET, Receiver
 from tests.alerts.test_store import event
 

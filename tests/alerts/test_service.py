@@ -18,7 +18,7 @@ from vigil import mqtt as vigil_mqtt
 from vigil.settings import Settings
 from vigil.wire.topics import Topics, patient_events
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def alerts_process(settings: Settings, receiver: Receiver, log: Path) -> ServiceProcess:
@@ -61,7 +61,7 @@ def test_an_event_becomes_a_signed_webhook_and_a_message_to_the_patient(
     service.start()
     try:
         e = event("persisted", gateway=settings.gateway_id, patient="p-svc")
-        publish(settings, patient_events("p-svc"), [b"not json", json.dumps(e).encode()])
+        publish(settings, patient_events("p-svc"), [b"not json", e.encode()])
         assert wait_for(lambda: receiver.delivered() and inbox.messages, 15)
     finally:
         service.stop()
@@ -77,7 +77,7 @@ def test_killed_between_commit_and_delivery_it_delivers_once_after_restart(
     service = alerts_process(settings, receiver, tmp_path / "alerts.log")
     service.start(VIGIL_ALERTS_CRASH_AFTER_COMMITS="1")
     e = event("persisted", "hr_extreme_high", "heart_rate", patient="p-kill")
-    publish(settings, patient_events("p-kill"), [json.dumps(e).encode()])
+    publish(settings, patient_events("p-kill"), [e.encode()])
     service.wait_for_death(15)  # committed, then SIGKILL: nothing delivered, nothing acked
     assert receiver.requests == []
     assert settings.database_url
@@ -93,3 +93,42 @@ def test_killed_between_commit_and_delivery_it_delivers_once_after_restart(
     assert len(receiver.requests) == 1 and receiver.requests[0]["answered"] == 200
     with psycopg.connect(settings.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM alert").fetchone() == (1,)
+
+
+def test_a_receiver_that_hangs_does_not_hold_up_the_recording_of_new_alerts(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.release.clear()  # the care team's integration takes its time to answer
+    service = alerts_process(settings, receiver, tmp_path / "alerts.log")
+    service.start()
+    assert settings.database_url
+    url = settings.database_url
+    try:
+        first = event("persisted", patient="p-slow", gateway=settings.gateway_id)
+        publish(settings, patient_events("p-slow"), [first.encode()])
+        assert receiver.arrived.wait(15)  # its webhook is being delivered, and waits
+        later = event("persisted", "hr_extreme_high", "heart_rate", patient="p-next")
+        publish(settings, patient_events("p-next"), [later.encode()])
+        assert wait_for(lambda: "p-next" in alerted(url), 15)
+        # recorded while the first webhook's one attempt is still under way
+        assert webhook_attempts(url, "p-slow") == [("pending", 0)]
+    finally:
+        receiver.release.set()
+    try:
+        assert wait_for(lambda: len(receiver.delivered()) == 2, 15)
+    finally:
+        service.stop()
+
+
+def alerted(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {p for (p,) in conn.execute("SELECT patient FROM alert")}
+
+
+def webhook_attempts(url: str, patient: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT n.state, n.attempts FROM notification n JOIN alert a ON a.id = n.alert"
+            " WHERE a.patient = %s AND n.channel = 'webhook'",
+            (patient,),
+        ).fetchall()

@@ -11,30 +11,37 @@ import psycopg
 import pytest
 
 from alerts.model import KINDS
-from alerts.store import AlertError, Channels, act, auto_resolve, take_event
+from alerts.outbox import Channels
+from alerts.store import AlertError, act, auto_resolve, take_event
 from analytics.rules import RULE_NAMES, STALE_RULE
+from vigil.wire.events import AnalyticsEvent
 
 pytestmark = pytest.mark.services
 CHANNELS = Channels(care_team_webhooks=("http://127.0.0.1:9/team",))
 _ids = itertools.count()
 
 
-def event(kind: str, rule: str = "spo2_desaturation", metric: str = "spo2", **extra: Any) -> dict:  # type: ignore[type-arg]
-    return {
-        "id": f"e{next(_ids)}",
-        "patient": extra.pop("patient", "p1"),
-        "metric": metric,
-        "rule": rule,
-        "kind": kind,
-        "time": "2026-01-01T10:00:15.000Z",
-        "value": 84.0,
-        "evidence": {"onset": "2026-01-01T10:00:00.000Z"},
-        "gateway": "gw-1",
-        **extra,
-    }
+def event(
+    kind: str, rule: str = "spo2_desaturation", metric: str = "spo2", **extra: Any
+) -> AnalyticsEvent:
+    """An analytics event as the alerts service decodes it off the wire."""
+    return AnalyticsEvent.from_document(
+        {
+            "id": f"e{next(_ids)}",
+            "patient": extra.pop("patient", "p1"),
+            "metric": metric,
+            "rule": rule,
+            "kind": kind,
+            "time": "2026-01-01T10:00:15.000Z",
+            "value": 84.0,
+            "evidence": {"onset": "2026-01-01T10:00:00.000Z"},
+            "gateway": "gw-1",
+            **extra,
+        }
+    )
 
 
-def take(conn: psycopg.Connection, e: dict) -> int | None:  # type: ignore[type-arg]
+def take(conn: psycopg.Connection, e: AnalyticsEvent) -> int | None:
     with conn.transaction():
         return take_event(conn, e, CHANNELS)
 

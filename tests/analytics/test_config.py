@@ -10,7 +10,7 @@ import pytest
 
 from analytics.config import ConfigError, load_patient_rules
 from analytics.engine import Engine
-from tests.vigil.test_cli import vigil
+from tests.cli.test_main import vigil
 from vigil import metrics
 
 T0 = 1_767_261_600_000

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from analytics.engine import Engine, load_checkpoint, save_checkpoint
+from analytics.checkpoint import load_checkpoint, save_checkpoint
+from analytics.engine import Engine
 from vigil import metrics
 from vigil.wire.quality import Quality
 
@@ -66,13 +67,35 @@ def test_pulse_rules_watch_the_strap_and_the_oximeter_but_not_spo2() -> None:
     assert persisted == {("heart_rate", "hr_news2_red_high"), ("pulse_rate", "hr_news2_red_high")}
 
 
-def test_events_serialize_with_iso_times() -> None:
+def test_events_are_published_with_iso_times_a_stable_id_and_the_gateway() -> None:
     engine = Engine()
     events = engine.score(["p1"], np.full(1, SPO2), seconds(2)[1:], np.array([80.0]))
-    doc = events[0].as_dict()
+    published = engine.describe(events[0], gateway="gw-1")
+    doc = published.document()
     assert doc["time"] == "2026-01-01T10:00:01.000Z"
     assert doc["evidence"]["onset"] == "2026-01-01T10:00:01.000Z"
     assert doc["evidence"]["thresholds"] == {"low_on": 88.0, "low_off": 90.0}
+    assert doc["id"] == f"p1/spo2/{published.rule}/started/{T0 + 1000}"
+    assert doc["gateway"] == "gw-1"
+    assert engine.describe(events[0]).id == published.id  # the same if published again
+
+
+def test_an_event_is_described_in_the_words_of_the_patients_scale() -> None:
+    engine = Engine(scale2_patients=["copd"])
+    n = 70
+    values = np.full(n, 79.0)  # below both scales' red band
+    events = engine.score(
+        ["p1"] * n + ["copd"] * n,
+        np.full(2 * n, SPO2),
+        np.r_[seconds(n), seconds(n)],
+        np.r_[values, values],
+    )
+    news2 = {
+        e.patient: engine.describe(e).description
+        for e in events
+        if e.event.rule == "spo2_news2_red" and e.event.kind == "persisted"
+    }
+    assert "scale 1" in news2["p1"] and "scale 2" in news2["copd"]
 
 
 def test_a_restored_checkpoint_continues_where_the_engine_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]

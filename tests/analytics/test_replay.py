@@ -12,7 +12,7 @@ from analytics.engine import Engine
 from analytics.replay import ReplayError, parse_csv, replay
 from ingest import writer
 from tests.builders import batch
-from tests.vigil.test_cli import vigil
+from tests.cli.test_main import vigil
 
 GOOD_AND_BAD = """patient,time,metric,value,flags
 p1,2026-01-01T10:00:00Z,spo2,96,0
@@ -51,7 +51,7 @@ def test_rows_out_of_order_are_scored_in_time_order() -> None:
     # 97, 94, 91 (< 92 at 2 s), 88, 85 (< 88 at 4 s), then 84
     values = [max(84, 97 - 3 * s) for s in range(40)]
     lines += [f"p1,{1767261600 + s},spo2,{values[s]}\n" for s in reversed(range(40))]
-    events = [e.as_dict() for e in replay(parse_csv(lines), Engine())]
+    events = [e.document() for e in replay(parse_csv(lines), Engine())]
     assert [(e["rule"], e["kind"], e["time"][11:19]) for e in events][:2] == [
         ("spo2_news2_red", "started", "10:00:02"),
         ("spo2_desaturation", "started", "10:00:04"),

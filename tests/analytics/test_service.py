@@ -18,10 +18,9 @@ from tests.e2e.harness import AnalyticsThread as Running
 from tests.e2e.harness import EventCollector as Events
 from tests.e2e.harness import publish, wait_for
 from vigil.settings import Settings
-from vigil.wire.batch import encode_batch
 from vigil.wire.topics import Topics
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 @pytest.fixture
@@ -49,7 +48,7 @@ def spo2_seconds(
     gateway: str, patient: str, first_s: int, values: list[float], seq: int, t0: int = T0
 ) -> bytes:
     rows = [(patient, "spo2", t0 + (first_s + i) * 1000, v) for i, v in enumerate(values)]
-    return encode_batch(batch(gateway, seq, rows))
+    return (batch(gateway, seq, rows)).encode()
 
 
 def test_a_desaturation_becomes_events_with_gateway_and_id(make_settings: Any) -> None:

@@ -5,7 +5,6 @@ process (so the test can read what the wearables sent)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import threading
 import time
@@ -21,9 +20,11 @@ from gateway.service import Backends, Counters, GatewayService
 from simulators.ble import Ward
 from simulators.physiology import Scripted
 from vigil import mqtt as vigil_mqtt
-from vigil.embedded.processes import spawn, stop, vigil_command
+from vigil.embedded.processes import start_service, stop
 from vigil.mqtt import Watcher
 from vigil.settings import Settings
+from vigil.wire.events import AnalyticsEvent
+from vigil.wire.status import Presence
 from vigil.wire.topics import EVENTS, service_status
 
 
@@ -36,15 +37,18 @@ class ServiceProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.status_topic = service_status(client_id)
+        self.client_id = client_id
         settings = Settings(mqtt_url=env["VIGIL_MQTT_URL"])
-        self.watcher = Watcher(settings, [self.status_topic], f"watch-{time.time_ns()}")
+        self.watcher = Watcher.services(settings, [client_id], f"watch-{time.time_ns()}")
 
     def start(self, **extra_env: str) -> None:
-        self.process = spawn(vigil_command(self.command), {**self.env, **extra_env}, self.log_path)
-        if not self.watcher.wait_for(self.status_topic, "state", "online", 30):
-            raise AssertionError(
-                f"{self.command} did not come online; log: {self.log_path.read_text()}"
+        env = {**self.env, **extra_env}
+        try:
+            self.process = start_service(
+                [self.command], self.client_id, env, self.log_path, self.watcher, 30
             )
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}: {self.log_path.read_text()}") from None
 
     def kill(self) -> None:
         assert self.process is not None
@@ -175,12 +179,10 @@ class AnalyticsThread:
         self.counters: AnalyticsCounters | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        watcher = vigil_mqtt.Watcher(
-            settings, [service_status(self.service.client_id)], f"watch-{time.time_ns()}"
-        )
+        watcher = Watcher.services(settings, [self.service.client_id], f"watch-{time.time_ns()}")
         try:
             topic = service_status(self.service.client_id)
-            assert watcher.wait_for(topic, "state", "online", timeout=15)
+            assert watcher.wait_for_state(topic, Presence.ONLINE, timeout=15)
         finally:
             watcher.close()
 
@@ -206,7 +208,7 @@ class EventCollector:
         assert subscribed.wait(5)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self.received.append(json.loads(message.payload))
+        self.received.append(AnalyticsEvent.decode(message.payload).document())
 
     def kinds(self, patient: str, rule: str = "spo2_desaturation") -> list[str]:
         return [e["kind"] for e in self.received if e["patient"] == patient and e["rule"] == rule]

@@ -15,7 +15,7 @@ from tests.alerts.receiver import SECRET, Receiver
 from tests.e2e.harness import AnalyticsThread, GatewayThread, ServiceProcess, wait_for
 from vigil.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_a_desaturation_reaches_the_care_team_and_the_patient(

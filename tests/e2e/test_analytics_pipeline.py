@@ -10,7 +10,7 @@ from simulators.physiology import Scripted
 from tests.e2e.harness import AnalyticsThread, EventCollector, GatewayThread, wait_for
 from vigil.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_a_scripted_desaturation_reaches_the_events_topic(settings: Settings) -> None:

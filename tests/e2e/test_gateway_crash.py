@@ -19,6 +19,7 @@ from vigil.embedded.processes import spawn, stop, vigil_command
 from vigil.metrics import BY_ID
 from vigil.mqtt import Watcher
 from vigil.settings import Settings
+from vigil.wire.status import GatewayStatus, Presence
 from vigil.wire.topics import Topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -35,13 +36,18 @@ def sent(path: Path) -> dict[Key, list[float]]:
     return out
 
 
+def published(watcher: Watcher, topic: str) -> int:
+    status = watcher.get(topic, GatewayStatus)
+    return (status.published or 0) if status else 0
+
+
 def test_a_killed_gateway_resends_from_its_outbox_and_nothing_is_doubled(
     settings: Settings, tmp_path: Path, durable_broker: None
 ) -> None:
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start()
     status = Topics(settings.gateway_id).status
-    watcher = Watcher(settings, [status], f"watch-{time.time_ns()}")
+    watcher = Watcher(settings, {status: GatewayStatus.decode}, f"watch-{time.time_ns()}")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")},
         "VIGIL_MQTT_URL": settings.mqtt_url or "",
@@ -61,9 +67,9 @@ def test_a_killed_gateway_resends_from_its_outbox_and_nothing_is_doubled(
     first = gateway("a.jsonl")
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and watcher.get(status).get("published", 0) < 30:
+        while time.monotonic() < deadline and published(watcher, status) < 30:
             time.sleep(0.2)
-        assert watcher.get(status).get("published", 0) >= 30
+        assert published(watcher, status) >= 30
         time.sleep(1.3)
         first.kill()
         first.wait(10)
@@ -74,10 +80,10 @@ def test_a_killed_gateway_resends_from_its_outbox_and_nothing_is_doubled(
     second = gateway("b.jsonl")
     time.sleep(10)
     assert stop(second) == 0
-    assert watcher.wait_for(status, "state", "offline", 10)
-    final = watcher.get(status)
+    assert watcher.wait_for_state(status, Presence.OFFLINE, 10)
+    final = watcher.get(status, GatewayStatus)
     watcher.close()
-    assert final["outbox_depth"] == 0
+    assert final is not None and final.outbox_depth == 0
 
     url = settings.database_url or ""
     before: dict[Key, list[float]] = defaultdict(list)

@@ -11,14 +11,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.migrate import migrate
 from tests.builders import T0, batch
+from tests.cli.test_main import vigil
 from tests.e2e.harness import IngestProcess, publish, wait_for
-from tests.vigil.test_cli import vigil
+from vigil.db.migrate import migrate
 from vigil.embedded.postgres import start_postgres
 from vigil.embedded.processes import stop_and_measure
 from vigil.settings import Settings
-from vigil.wire.batch import encode_batch
 from vigil.wire.topics import Topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -28,7 +27,7 @@ READINGS_PER_BATCH = 50
 def stream(gateway: str, batches: int) -> list[bytes]:
     """Batches of one gateway, each reading unique (a patient's SpO2, second by second)."""
     return [
-        encode_batch(
+        (
             batch(
                 gateway,
                 seq,
@@ -37,7 +36,7 @@ def stream(gateway: str, batches: int) -> list[bytes]:
                     for i in range(READINGS_PER_BATCH)
                 ],
             )
-        )
+        ).encode()
         for seq in range(batches)
     ]
 
@@ -135,13 +134,13 @@ MALFORMED = {
 
 def malformed_batches() -> dict[str, bytes]:
     cases = dict(MALFORMED)
-    good = encode_batch(batch("gw-m", 9002)).decode()
+    good = (batch("gw-m", 9002)).encode().decode()
     cases["lengths differ"] = good.replace('"flags":[0,0]', '"flags":[0]').encode()
     cases["unknown metric"] = good.replace('"heart_rate"', '"glucose"').encode()
     cases["NaN value"] = good.replace("72.0", "NaN").encode()
-    cases["other gateway"] = encode_batch(batch("gw-other", 9003))
-    cases["implausible"] = encode_batch(batch("gw-m", 9004, [("p0001", "spo2", T0, 140.0)]))
-    cases["future"] = encode_batch(batch("gw-m", 9005, [("p0001", "spo2", 2**52, 95.0)]))
+    cases["other gateway"] = (batch("gw-other", 9003)).encode()
+    cases["implausible"] = (batch("gw-m", 9004, [("p0001", "spo2", T0, 140.0)])).encode()
+    cases["future"] = (batch("gw-m", 9005, [("p0001", "spo2", 2**52, 95.0)])).encode()
     return cases
 
 
@@ -190,13 +189,13 @@ def test_memory_stays_bounded_under_a_burst(
         ingest.start(VIGIL_INGEST_MAX_MESSAGES="20")
         ingest.kill()  # its session stays, and queues the burst
         payloads = [
-            encode_batch(
+            (
                 batch(
                     gateway,
                     seq,
                     [(gateway, "spo2", T0 + (seq * 1000 + i) * 1000, 95.0) for i in range(1000)],
                 )
-            )
+            ).encode()
             for seq in range(batches)
         ]
         publish(settings, Topics(gateway).readings, payloads, 0)
@@ -227,11 +226,11 @@ def test_only_enrolled_gateways_and_assigned_devices_when_ingest_is_told_so(
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start(VIGIL_INGEST_ENROLLED_ONLY="true")
     # The builders' device is C1:00:00:00:00:01: p0001's, and not p0009's.
-    known = encode_batch(
+    known = (
         batch("gw-known", 0, [("p0001", "spo2", T0, 95.0), ("p0009", "spo2", T0, 91.0)])
-    )
-    stranger = encode_batch(batch("gw-stranger", 0, [("p0001", "spo2", T0 + 1000, 96.0)]))
-    later = encode_batch(batch("gw-stranger", 1, [("p0001", "spo2", T0 + 2000, 97.0)]))
+    ).encode()
+    stranger = (batch("gw-stranger", 0, [("p0001", "spo2", T0 + 1000, 96.0)])).encode()
+    later = (batch("gw-stranger", 1, [("p0001", "spo2", T0 + 2000, 97.0)])).encode()
     try:
         publish(settings, Topics("gw-known").readings, [known], 0)
         publish(settings, Topics("gw-stranger").readings, [stranger], 0)

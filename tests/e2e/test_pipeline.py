@@ -19,7 +19,7 @@ from vigil import mqtt as vigil_mqtt
 from vigil.embedded.broker import PrivateBroker, find_mosquitto, start_broker
 from vigil.metrics import BY_ID
 from vigil.settings import Settings
-from vigil.wire.batch import encode_batch
+from vigil.wire.status import GatewayDevices, GatewayStatus, Presence
 from vigil.wire.topics import Topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -124,9 +124,9 @@ def test_duplicate_and_malformed_batches(settings: Settings, tmp_path: Path) -> 
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
     ingest.start()
     topic = Topics("gw-x").readings
-    first = encode_batch(batch("gw-x", seq=0))
-    second = encode_batch(batch("gw-x", seq=1, rows=[("p0009", "spo2", T0 + 1000, 93.0)]))
-    wrong_gateway = encode_batch(batch("gw-y", seq=2, rows=[("p0009", "spo2", T0 + 2000, 94.0)]))
+    first = (batch("gw-x", seq=0)).encode()
+    second = (batch("gw-x", seq=1, rows=[("p0009", "spo2", T0 + 1000, 93.0)])).encode()
+    wrong_gateway = (batch("gw-y", seq=2, rows=[("p0009", "spo2", T0 + 2000, 94.0)])).encode()
     try:
         publish(
             settings, topic, [first, first, b'{"v": 1, "gateway": "gw-x"', wrong_gateway, second]
@@ -162,9 +162,9 @@ def test_a_batch_the_database_refuses_is_dead_lettered_alone(
     ingest.start()
     topic = Topics("gw-z").readings
     payloads = [
-        encode_batch(batch("gw-z", seq=0, rows=[("p0001", "spo2", T0, 95.0)])),
-        encode_batch(batch("gw-z", seq=1, rows=[("p0666", "spo2", T0, 96.0)])),
-        encode_batch(batch("gw-z", seq=2, rows=[("p0002", "spo2", T0, 97.0)])),
+        (batch("gw-z", seq=0, rows=[("p0001", "spo2", T0, 95.0)])).encode(),
+        (batch("gw-z", seq=1, rows=[("p0666", "spo2", T0, 96.0)])).encode(),
+        (batch("gw-z", seq=2, rows=[("p0002", "spo2", T0, 97.0)])).encode(),
     ]
     try:
         publish(settings, topic, payloads)
@@ -183,30 +183,33 @@ def test_a_batch_the_database_refuses_is_dead_lettered_alone(
 
 def test_gateway_status_is_retained_with_counts(settings: Settings) -> None:
     gateway = GatewayThread(settings, patients=1)
+    topics = Topics(settings.gateway_id)
     watcher = vigil_mqtt.Watcher(
         settings,
-        [Topics(settings.gateway_id).status, Topics(settings.gateway_id).devices],
+        {topics.status: GatewayStatus.decode, topics.devices: GatewayDevices.decode},
         "watch-status",
     )
     gateway.start()
     try:
-        assert watcher.wait_for(Topics(settings.gateway_id).status, "state", "online", 15)
+        assert watcher.wait_for_state(topics.status, Presence.ONLINE, 15)
         time.sleep(2)
     finally:
         gateway.stop_wearables()
         counters = gateway.stop()
-    assert watcher.wait_for(Topics(settings.gateway_id).status, "state", "offline", 5)
-    status = watcher.get(Topics(settings.gateway_id).status)
-    devices = watcher.get(Topics(settings.gateway_id).devices)["value"]
+    assert watcher.wait_for_state(topics.status, Presence.OFFLINE, 5)
+    status = watcher.get(topics.status, GatewayStatus)
+    reports = watcher.get(topics.devices, GatewayDevices)
     watcher.close()
-    assert {d["kind"] for d in devices} == {"heart-rate-strap", "pulse-oximeter"}
-    strap = next(d for d in devices if d["kind"] == "heart-rate-strap")
-    assert strap["manufacturer"] == "Vigil Simulators" and strap["firmware"] == "1.0.0"
-    assert strap["location"] == "chest" and strap["battery"] == 100
-    assert all(d["patient"] == "p0001" and d["parse_errors"] == 0 for d in devices)
-    assert status["published"] == counters.published > 0
-    assert status["outbox_depth"] == 0 and status["dropped"] == 0
-    assert status["version"] and status["next_seq"] >= 1
+    assert status is not None and reports is not None
+    devices = reports.devices
+    assert {d.kind for d in devices} == {"heart-rate-strap", "pulse-oximeter"}
+    strap = next(d for d in devices if d.kind == "heart-rate-strap")
+    assert strap.manufacturer == "Vigil Simulators" and strap.firmware == "1.0.0"
+    assert strap.location == "chest" and strap.battery == 100
+    assert all(d.patient == "p0001" and d.parse_errors == 0 for d in devices)
+    assert status.published == counters.published > 0
+    assert status.outbox_depth == 0 and status.dropped == 0
+    assert status.version and (status.next_seq or 0) >= 1
 
 
 def test_a_stored_spot_check_keeps_its_device_time(settings: Settings, tmp_path: Path) -> None:
@@ -236,7 +239,8 @@ def test_a_stored_spot_check_keeps_its_device_time(settings: Settings, tmp_path:
 
 def test_a_device_that_drops_out_is_resumed_and_its_gap_reported(settings: Settings) -> None:
     gateway = GatewayThread(settings, patients=1)
-    watcher = vigil_mqtt.Watcher(settings, [Topics(settings.gateway_id).devices], "watch-devs")
+    devices_topic = Topics(settings.gateway_id).devices
+    watcher = vigil_mqtt.Watcher(settings, {devices_topic: GatewayDevices.decode}, "watch-devs")
     gateway.start()
     strap = next(w for w in gateway.ward.wearables if w.kind == "heart-rate-strap")
 
@@ -257,10 +261,11 @@ def test_a_device_that_drops_out_is_resumed_and_its_gap_reported(settings: Setti
         gateway.stop_wearables()
         gateway.stop()
     time.sleep(0.5)  # the final devices message, published on shutdown
-    devices = watcher.get(Topics(settings.gateway_id).devices)["value"]
+    reports = watcher.get(devices_topic, GatewayDevices)
     watcher.close()
-    reported = next(d for d in devices if d["address"] == strap.address)
-    assert reported["drops"] == 1 and reported["last_drop_ms"] > 0
+    assert reports is not None
+    reported = next(d for d in reports.devices if d.address == strap.address)
+    assert reported.drops == 1 and (reported.last_drop_ms or 0) > 0
 
 
 def test_a_60_s_broker_outage_mid_stream_loses_nothing(own_broker: OwnBroker) -> None:

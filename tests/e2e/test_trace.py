@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from simulators.gatt.encoders import encode_plx_continuous, encode_sfloat
 from simulators.trace import parse_trace
 from tests.e2e.harness import IngestProcess
+from vigil.embedded.processes import vigil_command
 from vigil.settings import Settings
 
 STRAP, OXIMETER = "AA:BB:CC:DD:EE:01", "AA:BB:CC:DD:EE:02"
@@ -70,9 +70,7 @@ def test_replayed_trace_reaches_the_database(settings: Settings, tmp_path: Path)
     try:
         result = subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "vigil",
+                *vigil_command(),
                 "simulate",
                 "--trace",
                 str(trace),

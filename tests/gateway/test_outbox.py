@@ -2,7 +2,7 @@ from pathlib import Path
 
 from gateway.outbox import Outbox
 from gateway.readings import Reading
-from vigil.wire.batch import decode_batch
+from vigil.wire.batch import Batch
 
 
 def readings(n: int, start: int = 0) -> list[Reading]:
@@ -21,7 +21,7 @@ def test_seal_numbers_batches_and_keeps_order(tmp_path: Path) -> None:
     second = box.seal(100)
     assert first is not None and second is not None
     assert (first.seq, first.readings, second.seq, second.readings) == (0, 3, 1, 2)
-    decoded = decode_batch(first.payload)
+    decoded = Batch.decode(first.payload)
     assert decoded.gateway == "gw-1" and decoded.sent == 99
     assert decoded.value.tolist() == [60.0, 61.0, 62.0]
     assert [b.seq for b in box.pending()] == [0, 1]

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.pairing import Pairing, PairingError, Registry, interactive, scan
 from gateway.service import Backends, GatewayService
-from simulators.ble import BumbleCentral, VirtualRadio, Ward
+from simulators.ble import VirtualRadio, Ward
 from vigil.settings import Settings
 
 
@@ -72,7 +72,7 @@ def test_interactive_pairing_records_only_what_the_patient_chose(tmp_path: Path)
 @pytest.mark.slow
 def test_nothing_nearby_says_what_to_do(tmp_path: Path) -> None:
     async def run() -> None:
-        central = BumbleCentral.on_radio(VirtualRadio())  # an empty room
+        central = VirtualRadio().central()  # an empty room
         await central.power_on()
         await interactive(
             Backends(*central.backends()),

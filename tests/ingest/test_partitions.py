@@ -6,8 +6,8 @@ import psycopg
 import pytest
 
 from ingest import partitions, writer
-from ingest.migrate import available, migrate
 from tests.builders import T0, batch
+from vigil.db.migrate import available, migrate
 from vigil.wire.quality import Quality
 
 pytestmark = pytest.mark.services

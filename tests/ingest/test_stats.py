@@ -6,10 +6,10 @@ import psycopg
 import pytest
 
 from ingest import writer
-from ingest.migrate import migrate
 from ingest.stats import gateway_stats
 from tests.builders import T0, batch
-from tests.vigil.test_cli import vigil
+from tests.cli.test_main import vigil
+from vigil.db.migrate import migrate
 
 pytestmark = pytest.mark.services
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

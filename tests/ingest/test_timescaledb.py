@@ -18,9 +18,9 @@ import psycopg
 import pytest
 
 from ingest import partitions, writer
-from ingest.migrate import migrate
 from ingest.stats import gateway_stats
 from tests.builders import T0, batch
+from vigil.db.migrate import migrate
 from vigil.wire.quality import Quality
 
 URL = os.environ.get("VIGIL_TEST_TIMESCALEDB_URL")

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from vigil.resources import peak_rss_mb
+from vigil.mqtt.watcher import Watcher
+from vigil.process import peak_rss_mb
+from vigil.wire.status import Presence
+from vigil.wire.topics import service_status
 
 
 def free_port() -> int:
@@ -86,11 +89,29 @@ def stop(process: subprocess.Popen[Any], timeout: float = 15.0) -> int | None:
 
 def stop_and_measure(process: subprocess.Popen[Any], timeout: float) -> float | None:
     """Stop the process (SIGTERM, then SIGKILL) and return its peak resident memory in MB,
-    read just before it stops (see :mod:`vigil.resources`)."""
+    read just before it stops (see :mod:`vigil.process`)."""
     peak = peak_rss_mb(process.pid)
     stop(process, timeout)
     return peak
 
 
 def vigil_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vigil", *args]
+    return [sys.executable, "-m", "cli", *args]
+
+
+def start_service(
+    command: Sequence[str],
+    client_id: str,
+    env: dict[str, str],
+    log: Path,
+    watcher: Watcher,
+    timeout: float = 60,
+) -> subprocess.Popen[bytes]:
+    """`vigil COMMAND ...` as its own process, returned once its status topic says it is
+    online (its subscription exists); one that does not come online is stopped, and the
+    error names its log."""
+    process = spawn(vigil_command(*command), env, log)
+    if not watcher.wait_for_state(service_status(client_id), Presence.ONLINE, timeout):
+        stop(process, timeout=5)
+        raise RuntimeError(f"{command[0]} did not come online; see {log}")
+    return process

@@ -10,20 +10,23 @@ column to a numpy array in one call instead of building an object per reading::
 
 ``seq`` increases by one per batch per gateway and survives gateway restarts, so a gap is
 data loss and a repeat is a redelivery. Times are UTC milliseconds since the epoch.
-Decoding is strict: every problem raises :class:`BatchError` naming the field.
+Decoding is strict: every problem raises :class:`~vigil.wire.errors.WireError` naming the
+field.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vigil.metrics import BY_ID, BY_NAME
+from vigil.wire import document
+from vigil.wire.errors import WireError
 from vigil.wire.topics import GATEWAY_ID
 
 SCHEMA_VERSION = 1
@@ -36,16 +39,7 @@ MAX_READINGS = 100_000
 """A batch larger than this is refused: it is a bug or an attack, not a gateway."""
 
 
-class BatchError(ValueError):
-    """A payload that is not a valid readings batch; the message names the field."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Batch:
     gateway: str
     seq: int
@@ -61,56 +55,65 @@ class Batch:
     def __len__(self) -> int:
         return len(self.time)
 
+    def __eq__(self, other: object) -> bool:
+        """Field by field, arrays by value and type (the dataclass default would compare
+        arrays to a truth value numpy refuses to give)."""
+        if not isinstance(other, Batch):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
-def encode_batch(batch: Batch) -> bytes:
-    doc = {
-        "v": SCHEMA_VERSION,
-        "gateway": batch.gateway,
-        "seq": batch.seq,
-        "sent": batch.sent,
-        "device": list(batch.device),
-        "patient": list(batch.patient),
-        "metric": [BY_ID[int(m)].name for m in batch.metric],
-        "time": batch.time.tolist(),
-        "value": batch.value.tolist(),
-        "flags": batch.flags.tolist(),
-    }
-    return json.dumps(doc, separators=(",", ":")).encode()
+    __hash__ = None  # type: ignore[assignment]
+
+    def encode(self) -> bytes:
+        return document.dump(
+            {
+                "v": SCHEMA_VERSION,
+                "gateway": self.gateway,
+                "seq": self.seq,
+                "sent": self.sent,
+                "device": list(self.device),
+                "patient": list(self.patient),
+                "metric": [BY_ID[int(m)].name for m in self.metric],
+                "time": self.time.tolist(),
+                "value": self.value.tolist(),
+                "flags": self.flags.tolist(),
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | bytearray) -> Batch:
+        # numpy reads true as 1 in a column of numbers; a payload with no true or false in it
+        # at all (every real batch) spares the look at each item that catches it.
+        bools = b"true" in payload or b"false" in payload
+        return _decode(document.parse_object(payload), bools)
 
 
-def decode_batch(payload: bytes | bytearray) -> Batch:
-    try:
-        doc = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BatchError("payload", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise BatchError("payload", f"not JSON ({exc.msg} at position {exc.pos})") from None
-    except RecursionError:
-        raise BatchError("payload", "JSON nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise BatchError("payload", f"expected a JSON object, got {type(doc).__name__}")
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    return bool(a == b)
 
+
+def _decode(doc: dict[str, Any], bools: bool) -> Batch:
     version = doc.get("v")
     if version != SCHEMA_VERSION:
-        raise BatchError("v", f"unsupported schema version {version!r} (this decoder reads 1)")
-    gateway = doc.get("gateway")
-    if not isinstance(gateway, str) or not GATEWAY_ID.match(gateway):
-        raise BatchError("gateway", f"expected a gateway id, got {gateway!r}")
-    seq = _integer(doc, "seq", minimum=0)
-    sent = _integer(doc, "sent", minimum=0)
+        raise WireError("v", f"unsupported schema version {version!r} (this decoder reads 1)")
+    gateway = document.text(doc, "gateway", GATEWAY_ID, "a gateway id")
+    seq = document.integer(doc, "seq")
+    sent = document.integer(doc, "sent")
 
     columns = {}
     for name in COLUMNS:
         column = doc.get(name)
         if not isinstance(column, list):
-            raise BatchError(name, "missing" if column is None else "expected an array")
+            raise WireError(name, "missing" if column is None else "expected an array")
         columns[name] = column
     lengths = {len(c) for c in columns.values()}
     if len(lengths) != 1:
         detail = ", ".join(f"{n}={len(c)}" for n, c in columns.items())
-        raise BatchError("columns", f"arrays differ in length ({detail})")
+        raise WireError("columns", f"arrays differ in length ({detail})")
     if lengths.pop() > MAX_READINGS:
-        raise BatchError("columns", f"more than {MAX_READINGS} readings in one batch")
+        raise WireError("columns", f"more than {MAX_READINGS} readings in one batch")
 
     return Batch(
         gateway=gateway,
@@ -119,23 +122,16 @@ def decode_batch(payload: bytes | bytearray) -> Batch:
         device=_devices(columns["device"]),
         patient=_patients(columns["patient"]),
         metric=_metric_ids(columns["metric"]),
-        time=_integers(columns["time"], "time", np.int64, 0, 2**53),
-        value=_numbers(columns["value"]),
-        flags=_integers(columns["flags"], "flags", np.int32, 0, 0xFFFF),
+        time=_integers(columns["time"], "time", np.int64, 0, 2**53, bools),
+        value=_numbers(columns["value"], bools),
+        flags=_integers(columns["flags"], "flags", np.int32, 0, 0xFFFF, bools),
     )
-
-
-def _integer(doc: dict[str, Any], name: str, minimum: int) -> int:
-    value = doc.get(name)
-    if type(value) is not int or value < minimum:
-        raise BatchError(name, f"expected an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _devices(column: list[Any]) -> tuple[str, ...]:
     for i, item in enumerate(column):
         if not isinstance(item, str) or not DEVICE_ID.match(item):
-            raise BatchError(
+            raise WireError(
                 "device", f"item {i} is {item!r}, expected 1-64 printable characters, no spaces"
             )
     return tuple(column)
@@ -144,7 +140,7 @@ def _devices(column: list[Any]) -> tuple[str, ...]:
 def _patients(column: list[Any]) -> tuple[str, ...]:
     for i, item in enumerate(column):
         if not isinstance(item, str) or not PATIENT_ID.match(item):
-            raise BatchError(
+            raise WireError(
                 "patient", f"item {i} is {item!r}, expected 1-36 letters, digits, '-' or '.'"
             )
     return tuple(column)
@@ -155,34 +151,56 @@ def _metric_ids(column: list[Any]) -> npt.NDArray[np.int16]:
     for i, name in enumerate(column):
         metric = BY_NAME.get(name) if isinstance(name, str) else None
         if metric is None:
-            raise BatchError("metric", f"item {i} is {name!r}, not a metric in the catalogue")
+            raise WireError("metric", f"item {i} is {name!r}, not a metric in the catalogue")
         ids[i] = metric.id
     return ids
 
 
 def _integers(
-    column: list[Any], name: str, dtype: type[np.signedinteger[Any]], low: int, high: int
+    column: list[Any],
+    name: str,
+    dtype: type[np.signedinteger[Any]],
+    low: int,
+    high: int,
+    bools: bool,
 ) -> Any:
-    array = np.array(column)
-    if len(column) and array.dtype.kind not in "iu":
-        bad = next(i for i, x in enumerate(column) if type(x) is not int)
-        raise BatchError(name, f"item {bad} is {column[bad]!r}, expected an integer")
+    array = _flat(column, name, "iu", lambda x: type(x) is int, "an integer", bools)
     out_of_range = (array < low) | (array > high) if len(column) else np.zeros(0, dtype=bool)
     if out_of_range.any():
         bad = int(np.argmax(out_of_range))
-        raise BatchError(name, f"item {bad} is {column[bad]!r}, outside {low}..{high}")
+        raise WireError(name, f"item {bad} is {column[bad]!r}, outside {low}..{high}")
     return array.astype(dtype)
 
 
-def _numbers(column: list[Any]) -> npt.NDArray[np.float64]:
-    array = np.array(column)
-    if len(column) and array.dtype.kind not in "iuf":
-        bad = next(i for i, x in enumerate(column) if type(x) not in (int, float))
-        raise BatchError("value", f"item {bad} is {column[bad]!r}, expected a number")
+def _numbers(column: list[Any], bools: bool) -> npt.NDArray[np.float64]:
+    array = _flat(column, "value", "iuf", lambda x: type(x) in (int, float), "a number", bools)
     values = array.astype(np.float64)
     # json.loads accepts NaN and Infinity; they are not measurements.
     finite = np.isfinite(values)
     if not finite.all():
         bad = int(np.argmin(finite))
-        raise BatchError("value", f"item {bad} is {column[bad]!r}, expected a finite number")
+        raise WireError("value", f"item {bad} is {column[bad]!r}, expected a finite number")
     return values
+
+
+def _flat(
+    column: list[Any],
+    name: str,
+    kinds: str,
+    accept: Callable[[Any], bool],
+    what: str,
+    bools: bool,
+) -> npt.NDArray[Any]:
+    """The column as one numpy array in a single call (no object per reading), when every
+    item is a plain JSON number of the kind; otherwise the first item that is not."""
+    try:
+        array = np.array(column)
+    except (ValueError, OverflowError):  # nested arrays of different lengths
+        array = np.array([], dtype=object)
+    wrong = array.ndim != 1 or array.dtype.kind not in kinds
+    if len(column) and (wrong or (bools and any(type(x) is bool for x in column))):
+        bad = next((i for i, x in enumerate(column) if not accept(x)), None)
+        if bad is None:  # numbers of the kind, too large for an array of them
+            raise WireError(name, "numbers beyond 64 bits")
+        raise WireError(name, f"item {bad} is {column[bad]!r}, expected {what}")
+    return array

@@ -11,15 +11,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.batch import Readings
-from analytics.detectors.baseline import BaselineDetector
+from analytics.detectors.baseline import BaselineDetector, BaselineRule
 from vigil.wire.quality import Quality
 
 HOUR = 3_600_000
 
 
 def spo2_below(**kwargs: float) -> BaselineDetector:
-    detector = BaselineDetector("spo2_below_baseline", **kwargs)  # type: ignore[arg-type]
-    detector.configure(0, sides="below", min_change=4, sd_multiple=3, persist_s=600)
+    rule = BaselineRule(
+        "spo2_below_baseline",
+        (),
+        departure=4,
+        sides="below",
+        sd_multiple=3,
+        persist_s=600,
+        ignore_flags=int(Quality.INVALID),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    detector = rule.detector()
+    detector.configure(0, rule)
     return detector
 
 
@@ -128,8 +138,11 @@ def test_the_means_equal_a_per_reading_reference(
 ) -> None:
     times = np.cumsum(gaps).tolist()
     values = values[: len(times)]
-    detector = BaselineDetector("x", baseline_half_life_s=half_life_s, level_half_life_s=30)
-    detector.configure(1, sides="both", min_change=5, sd_multiple=2, persist_s=0)
+    rule = BaselineRule(
+        "x", (), departure=5, sd_multiple=2, baseline_half_life_s=half_life_s, level_half_life_s=30
+    )
+    detector = rule.detector()
+    detector.configure(1, rule)
     expected = reference(times, [float(v) for v in values], half_life_s)
     got = []
     bounds = sorted({0, len(times), *[c for c in cuts if c < len(times)]})

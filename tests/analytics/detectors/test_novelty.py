@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.batch import Readings
-from analytics.detectors.novelty import NoveltyDetector
+from analytics.detectors.base import Place
+from analytics.detectors.novelty import NoveltyDetector, NoveltyRule
+from vigil.metrics import PULSE_RATE, SPO2
+
+RULE = NoveltyRule("novelty", (PULSE_RATE.id, SPO2.id), ignore_flags=0)
 
 
 def patient_minutes(pulse: np.ndarray, spo2: np.ndarray, start_s: int = 0) -> Readings:  # type: ignore[type-arg]
@@ -15,9 +19,9 @@ def patient_minutes(pulse: np.ndarray, spo2: np.ndarray, start_s: int = 0) -> Re
 
 
 def detector() -> NoveltyDetector:
-    d = NoveltyDetector("novelty")
-    d.configure(0, patient=0, feature=0)
-    d.configure(1, patient=0, feature=1)
+    d = RULE.detector()
+    d.configure(0, RULE, Place(0, PULSE_RATE.id))
+    d.configure(1, RULE, Place(0, SPO2.id))
     return d
 
 
@@ -41,7 +45,7 @@ def test_pulse_up_and_spo2_down_together_is_new_for_a_steady_patient() -> None:
     # the first changed minute completes a minute after the change; then three minutes held
     assert hours + 60 <= onset <= hours + 120 and at - onset >= 180
     assert persisted[0].evidence["mahalanobis_d2"] >= 30
-    assert d.learned[0] == len(pulse) // 60 - 1  # every complete minute learned once
+    assert d.patients.learned[0] == len(pulse) // 60 - 1  # every complete minute learned once
 
 
 def test_nothing_is_judged_before_the_warm_up() -> None:
@@ -53,8 +57,8 @@ def test_nothing_is_judged_before_the_warm_up() -> None:
 
 
 def test_a_minute_with_one_vital_sign_is_not_judged_or_learned() -> None:
-    d = NoveltyDetector("novelty")
-    d.configure(0, patient=0, feature=0)
+    d = RULE.detector()
+    d.configure(0, RULE, Place(0, PULSE_RATE.id))
     n = 600
     d.score(Readings.sorted(np.zeros(n), np.arange(n) * 1000, np.full(n, 70.0)))
-    assert d.learned[0] == 0 and not d.models
+    assert d.patients.learned[0] == 0 and not d.models

@@ -12,14 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.batch import Readings
-from analytics.detectors.rate_of_change import RateOfChangeDetector
+from analytics.detectors.rate_of_change import RateOfChangeDetector, RateOfChangeRule
 from tests.analytics.detectors.test_threshold import Reference
 
 
-def hr_rise() -> RateOfChangeDetector:
-    detector = RateOfChangeDetector("hr_rise", window_min=5)
-    detector.configure(0, rise=30, clear_below=20, persist_s=60)
+def configured(**numbers: object) -> RateOfChangeDetector:
+    rule = RateOfChangeRule("rule", (), ignore_flags=0, **numbers)  # type: ignore[arg-type]
+    detector = rule.detector()
+    detector.configure(0, rule)
     return detector
+
+
+def hr_rise() -> RateOfChangeDetector:
+    return configured(rise=30, clear_below=20, window_min=5, persist_s=60)
 
 
 def test_a_rise_of_30_within_5_minutes_held_for_a_minute() -> None:
@@ -40,8 +45,7 @@ def test_a_slow_drift_is_not_a_rise() -> None:
 
 
 def test_a_fall_is_a_rise_of_the_negated_values() -> None:
-    detector = RateOfChangeDetector("spo2_drop", window_min=2, falling=True)
-    detector.configure(0, rise=4, clear_below=2, persist_s=0)
+    detector = configured(rise=4, clear_below=2, window_min=2, falling=True, persist_s=0)
     values = [97, 97, 96, 92, 92, 95, 96]
     events = detector.score(Readings.sorted([0] * 7, [i * 10_000 for i in range(7)], values))
     assert [(e.kind, e.time // 1000, e.evidence["change"]) for e in events] == [
@@ -88,12 +92,13 @@ class RateReference:
 def test_the_vectorized_detector_equals_the_reference(
     readings: list[tuple[int, int, float]], cuts: list[int], window: int, persist_s: int
 ) -> None:
-    detector = RateOfChangeDetector("rule", window_min=window)
+    rule = RateOfChangeRule("rule", (), 25, 15, window, persist_s, ignore_flags=0)
+    detector = rule.detector()
     references: dict[int, RateReference] = defaultdict(
         lambda: RateReference(window, 25, 15, persist_s * 1000)
     )
     for stream in range(3):
-        detector.configure(stream, rise=25, clear_below=15, persist_s=persist_s)
+        detector.configure(stream, rule)
     got, expected = [], []
     edges = sorted({0, len(readings), *[c for c in cuts if c < len(readings)]})
     for a, b in itertools.pairwise(edges):

@@ -3,15 +3,21 @@
 import numpy as np
 
 from analytics.batch import Readings
-from analytics.detectors.signal_quality import SignalQualityDetector
+from analytics.detectors.signal_quality import SignalQualityDetector, SignalQualityRule
 from vigil.wire.quality import Quality
 
 OFF = int(Quality.NO_CONTACT)
 
 
+def check_sensor(poor_flags: int) -> SignalQualityDetector:
+    rule = SignalQualityRule("check_sensor", (), persist_s=30, poor_flags=poor_flags)
+    detector = rule.detector()
+    detector.configure(0, rule)
+    return detector
+
+
 def test_a_strap_off_the_chest_for_30_s_needs_checking() -> None:
-    detector = SignalQualityDetector("check_sensor", OFF | int(Quality.INVALID))
-    detector.configure(0, persist_s=30)
+    detector = check_sensor(OFF | int(Quality.INVALID))
     flags = [0] * 5 + [OFF] * 40 + [0] * 3
     values = [72.0] * 5 + [0.0] * 40 + [74.0] * 3
     batch = Readings.sorted([0] * 48, np.arange(48) * 1000, values, flags)
@@ -25,8 +31,7 @@ def test_a_strap_off_the_chest_for_30_s_needs_checking() -> None:
 
 
 def test_brief_contact_losses_are_not_reported() -> None:
-    detector = SignalQualityDetector("check_sensor", OFF)
-    detector.configure(0, persist_s=30)
+    detector = check_sensor(OFF)
     flags = ([OFF] * 10 + [0]) * 6
     batch = Readings.sorted(
         [0] * len(flags), np.arange(len(flags)) * 1000, [70.0] * len(flags), flags

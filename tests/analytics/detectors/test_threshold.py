@@ -13,16 +13,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.batch import Readings
-from analytics.detectors.threshold import ThresholdDetector
+from analytics.detectors.threshold import ThresholdDetector, ThresholdRule
 from vigil.wire.quality import Quality
 
 INVALID = int(Quality.INVALID)
 
 
-def spo2_low(persist_s: float = 15) -> ThresholdDetector:
-    detector = ThresholdDetector("spo2_low")
-    detector.configure(0, low_on=88, low_off=90, persist_s=persist_s)
+def configured(stream: int, **numbers: float) -> ThresholdDetector:
+    rule = ThresholdRule("rule", (), ignore_flags=INVALID, **numbers)  # type: ignore[arg-type]
+    detector = rule.detector()
+    detector.configure(stream, rule)
     return detector
+
+
+def spo2_low(persist_s: float = 15) -> ThresholdDetector:
+    return configured(0, low_on=88, low_off=90, persist_s=persist_s)
 
 
 def kinds(events: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
@@ -73,15 +78,14 @@ def test_state_carries_across_batches_and_late_readings_are_ignored() -> None:
 
 
 def test_the_first_reading_of_a_new_stream_can_start_a_condition() -> None:
-    detector = ThresholdDetector("hr_high")
-    detector.configure(5, high_on=130, high_off=120, persist_s=60)
+    detector = configured(5, high_on=130, high_off=120, persist_s=60)
     events = detector.score(Readings.sorted([5], [0], [140]))
     assert kinds(events) == [("started", 0)] and events[0].stream == 5
 
 
 def test_thresholds_must_leave_room_for_hysteresis() -> None:
     with pytest.raises(ValueError, match="low_off 87 must be at least low_on 88"):
-        ThresholdDetector("spo2_low").configure(0, low_on=88, low_off=87)
+        ThresholdRule("spo2_low", (), low_on=88, low_off=87)
 
 
 @dataclass
@@ -157,9 +161,11 @@ def test_the_vectorized_detector_equals_the_per_reading_reference(
         "high_off": high[0] - high[1] if high else np.nan,
     }
     detector = ThresholdDetector("rule")
+    numbers = {k: None if math.isnan(v) else v for k, v in bounds.items()}
+    rule = ThresholdRule("rule", (), persist_s=persist_s, **numbers)  # type: ignore[arg-type]
     references = {}
     for stream in range(4):
-        detector.configure(stream, persist_s=persist_s, **bounds)
+        detector.configure(stream, rule)
         references[stream] = Reference(persist_ms=persist_s * 1000, **bounds)
 
     got: list[tuple[int, str, int]] = []

@@ -1,0 +1,35 @@
+"""Search results as a FHIR ``searchset`` Bundle, the same for every resource."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def searchset(
+    resources: list[dict[str, Any]],
+    base: str,
+    self_url: str,
+    total: int | None = None,
+    next_url: str | None = None,
+) -> dict[str, Any]:
+    """``base`` is the FHIR base URL (``.../fhir``); each entry's ``fullUrl`` is
+    ``{base}/{type}/{id}``; ``total`` defaults to the number of resources."""
+    links = [{"relation": "self", "url": self_url}]
+    if next_url is not None:
+        links.append({"relation": "next", "url": next_url})
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "total": len(resources) if total is None else total,
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
+    }

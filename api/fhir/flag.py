@@ -1,0 +1,55 @@
+"""An alert as a FHIR R4 Flag: a warning about the patient, active until resolved, with
+its priority in the flag-priority extension (PL, PM, PH)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerts.queries import Alert
+
+RULES_SYSTEM = "https://vigil.invalid/fhir/CodeSystem/rules"
+"""The code system of Vigil's rule names (a placeholder domain until one is registered)."""
+PRIORITY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/flag-priority"
+PRIORITY_SYSTEM = "http://hl7.org/fhir/flag-priority-code"
+_PRIORITIES = {
+    "low": ("PL", "Low priority"),
+    "medium": ("PM", "Medium priority"),
+    "high": ("PH", "High priority"),
+}
+
+
+def render_flag(alert: Alert) -> dict[str, Any]:
+    code, display = _PRIORITIES[alert.priority]
+    period = {"start": alert.triggered_at.isoformat()}
+    if alert.state == "resolved":
+        period["end"] = alert.updated.isoformat()
+    return {
+        "resourceType": "Flag",
+        "id": str(alert.id),
+        "extension": [
+            {
+                "url": PRIORITY_EXTENSION,
+                "valueCodeableConcept": {
+                    "coding": [{"system": PRIORITY_SYSTEM, "code": code, "display": display}]
+                },
+            }
+        ],
+        "status": "inactive" if alert.state == "resolved" else "active",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/flag-category",
+                        "code": "clinical",
+                        "display": "Clinical",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": RULES_SYSTEM, "code": alert.rule}],
+            "text": alert.description or alert.rule.replace("_", " "),
+        },
+        "subject": {"reference": f"Patient/{alert.patient}"},
+        "period": period,
+    }

@@ -1,0 +1,103 @@
+"""FHIR Observation: read by id and search, over the stored rows.
+
+Every read of patient data is authorized (bearer token) and audited with the patients it
+returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+
+from api.audit import Outcome, audit
+from api.deps import Caller, Connection
+from api.fhir.bundle import searchset
+from api.fhir.capability import Interaction
+from api.fhir.observation import Row, device_tag, parse_observation_id, render_observation
+from api.fhir.outcome import FhirError
+from api.fhir.response import FhirJSON
+from api.fhir.search import (
+    KNOWN,
+    OBSERVATION_PARAMS,
+    ObservationQuery,
+    SearchError,
+    parse_observation_search,
+)
+from vigil.metrics import CATALOGUE
+
+router = APIRouter(prefix="/fhir")
+_COLUMNS = "patient, metric, effective, value, flags, device, received"
+_PROFILES = tuple(dict.fromkeys(m.profile for m in CATALOGUE if m.profile))
+READ = Interaction("Observation", "read", profiles=_PROFILES)
+SEARCH = Interaction("Observation", "search-type", OBSERVATION_PARAMS, _PROFILES)
+
+
+@router.get("/Observation/{resource_id}", response_class=FhirJSON, openapi_extra=READ.declared())
+def read_observation(resource_id: str, conn: Connection, caller: Caller) -> FhirJSON:
+    resource = f"Observation/{resource_id}"
+    key = parse_observation_id(resource_id)
+    if key is None:
+        audit(conn, caller.name, "read", resource, None, Outcome.NOT_FOUND)
+        raise FhirError(404, "not-found", f"{resource} is not known")
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM observation WHERE patient = %s AND metric = %s AND effective = %s",
+        (key.patient, key.metric, key.effective),
+    ).fetchall()
+    row = next((r for r in (Row(*r) for r in rows) if device_tag(r.device) == key.device_tag), None)
+    outcome = Outcome.SUCCESS if row else Outcome.NOT_FOUND
+    audit(conn, caller.name, "read", resource, None, outcome, [key.patient])
+    if row is None:
+        raise FhirError(404, "not-found", f"{resource} is not known")
+    return FhirJSON(render_observation(row))
+
+
+@router.get("/Observation", response_class=FhirJSON, openapi_extra=SEARCH.declared())
+def search_observations(request: Request, conn: Connection, caller: Caller) -> FhirJSON:
+    params = list(request.query_params.multi_items())
+    try:
+        query = parse_observation_search(params)
+    except SearchError as exc:
+        audit(conn, caller.name, "search", "Observation", request.url.query, Outcome.INVALID)
+        raise FhirError(400, "invalid", str(exc)) from None
+    where, args = _where(query)
+    row = conn.execute(f"SELECT count(*) FROM observation WHERE {where}", args).fetchone()
+    total = int(row[0]) if row else 0
+    order = "DESC" if query.newest_first else "ASC"
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM observation WHERE {where}"
+        f" ORDER BY effective {order}, metric LIMIT %s OFFSET %s",
+        [*args, query.count, query.offset],
+    ).fetchall()
+    audit(
+        conn,
+        caller.name,
+        "search",
+        "Observation",
+        request.url.query,
+        Outcome.SUCCESS,
+        [query.patient],
+    )
+    here = str(request.url).split("?", 1)[0]
+    next_url = None
+    if query.offset + query.count < total and query.count:
+        kept = [(k, v) for k, v in params if k in KNOWN and k != "_offset"]
+        kept.append(("_offset", str(query.offset + query.count)))
+        next_url = f"{here}?{urlencode(kept)}"
+    resources = [render_observation(Row(*r)) for r in rows]
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    self_url = f"{here}?{request.url.query}"
+    return FhirJSON(searchset(resources, base, self_url, total, next_url))
+
+
+def _where(query: ObservationQuery) -> tuple[str, list[Any]]:
+    clauses = ["patient = %s"]
+    args: list[Any] = [query.patient]
+    if query.metrics is not None:
+        clauses.append("metric = ANY(%s)")
+        args.append(query.metrics)
+    for op, bound in query.lower + query.upper:
+        clauses.append(f"effective {op} %s")
+        args.append(bound)
+    return " AND ".join(clauses), args

@@ -1,0 +1,151 @@
+"""`vigil bench COMPONENT`: measure one part of Vigil; the last line printed is JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from vigil.commands import Commands, UserError, duration, positive_int
+from vigil.settings import Settings
+
+
+def register(commands: Commands) -> None:
+    bench = commands.add_parser("bench", help="measure a component; the last line printed is JSON")
+    components = bench.add_subparsers(dest="bench_command", required=True, metavar="COMPONENT")
+
+    gateway = components.add_parser(
+        "gateway", help="one gateway process serving simulated wearables: CPU, memory, losses"
+    )
+    gateway.add_argument(
+        "--devices", type=positive_int, default=200, help="wearables, two per patient (200)"
+    )
+    gateway.add_argument("--duration", type=duration, default=60.0, help="measuring window (60s)")
+    gateway.add_argument(
+        "--outage",
+        type=duration,
+        default=0.0,
+        help="stop the broker this long once devices stream (e.g. 10m), then check the drain",
+    )
+    gateway.set_defaults(run=_gateway)
+
+    analytics = components.add_parser(
+        "analytics", help="readings/s through the anomaly core on one core, state per stream"
+    )
+    analytics.add_argument(
+        "--streams", type=positive_int, default=100_000, help="(patient, metric) streams (100000)"
+    )
+    analytics.add_argument(
+        "--seconds", type=positive_int, default=20, help="seconds of readings to score (20)"
+    )
+    analytics.set_defaults(run=_analytics)
+
+    alerts = components.add_parser(
+        "alerts",
+        help="the default rules over labelled scenarios: sensitivity, false events, delay",
+    )
+    alerts.add_argument(
+        "--patients", type=positive_int, default=20, help="patients per scenario kind (20)"
+    )
+    alerts.add_argument(
+        "--hours", type=positive_int, default=24, help="hours of readings per patient (24)"
+    )
+    alerts.add_argument("--seed", type=int, default=1, help="scenario seed (1)")
+    alerts.add_argument(
+        "--optional",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="turn an optional rule on as well (hr_rising, novelty; repeatable)",
+    )
+    alerts.set_defaults(run=_alerts)
+
+    latency = components.add_parser(
+        "latency",
+        help="ms from a reading's publication to the care team's webhook, whole pipeline",
+    )
+    latency.add_argument(
+        "--patients", type=positive_int, default=5000, help="patients at 1 Hz (5000)"
+    )
+    latency.add_argument(
+        "--gateways", type=positive_int, default=50, help="gateways they are spread over (50)"
+    )
+    latency.add_argument(
+        "--seconds", type=positive_int, default=60, help="seconds of streaming (60)"
+    )
+    latency.set_defaults(run=_latency)
+
+    ingest = components.add_parser(
+        "ingest", help="stored readings/s through broker and ingest, against raw binary COPY"
+    )
+    ingest.add_argument(
+        "--readings", type=positive_int, default=2_000_000, help="readings to send (2000000)"
+    )
+    ingest.add_argument(
+        "--batch", type=positive_int, default=500, help="readings per gateway batch (500)"
+    )
+    ingest.add_argument(
+        "--gateways", type=positive_int, default=100, help="gateways sending them (100)"
+    )
+    ingest.set_defaults(run=_ingest)
+
+
+def _report(run: Callable[[], dict[str, Any]]) -> int:
+    """Run a benchmark and print its figures; one whose processes cannot start says so."""
+    try:
+        result = run()
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(result))
+    return 0
+
+
+def _gateway(args: argparse.Namespace, _settings: Settings) -> int:
+    from bench.gateway import GatewayBench
+
+    if args.devices % 2:
+        raise UserError(
+            f"--devices {args.devices}: use an even number (a strap and an oximeter each)"
+        )
+    return _report(GatewayBench(args.devices, args.duration, args.outage).run)
+
+
+def _analytics(args: argparse.Namespace, _settings: Settings) -> int:
+    from bench.analytics import bench_analytics
+
+    if args.streams < 2:
+        raise UserError("--streams: at least 2 (a patient's SpO2 and heart rate)")
+    return _report(lambda: bench_analytics(args.streams, args.seconds))
+
+
+def _alerts(args: argparse.Namespace, _settings: Settings) -> int:
+    from analytics.rules import OPTIONAL
+    from bench.alerts import bench_alerts
+
+    unknown = set(args.optional) - {r.name for r in OPTIONAL}
+    if unknown:
+        names = ", ".join(r.name for r in OPTIONAL)
+        raise UserError(f"--optional {', '.join(sorted(unknown))}: one of {names}")
+    return _report(lambda: bench_alerts(args.patients, args.hours, args.seed, tuple(args.optional)))
+
+
+def _latency(args: argparse.Namespace, _settings: Settings) -> int:
+    from bench.latency import LatencyBench
+
+    if args.patients % args.gateways:
+        raise UserError(
+            f"--patients {args.patients} must split evenly over --gateways {args.gateways}"
+        )
+    if args.seconds <= 15:
+        raise UserError("--seconds: more than 15 (events start at the tenth second)")
+    return _report(LatencyBench(args.patients, args.gateways, args.seconds).run)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.ingest import IngestBench
+    from vigil.wire.batch import MAX_READINGS
+
+    if args.batch > MAX_READINGS:
+        raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")
+    return _report(IngestBench(args.readings, args.batch, args.gateways, settings).run)

@@ -1,0 +1,120 @@
+"""Alert changes as they happen: `vigil alerts tail` in a terminal, and the server-sent
+events stream for dashboards from a real `vigil api` process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from alerts.outbox import Channels
+from alerts.store import act, take_event
+from api.app import POOL_SIZE
+from api.tokens import create_client
+from tests.alerts.test_store import event
+from vigil.embedded.processes import free_port, spawn, stop, vigil_command, wait_for_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+
+
+def raise_alert(url: str, **extra: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        alert_id = take_event(conn, event("persisted", **extra), Channels())
+    assert alert_id is not None
+    return alert_id
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        token = create_client(conn, "dashboard")
+    port = free_port()
+    process = spawn(
+        vigil_command("api", "--port", str(port)),
+        {"VIGIL_DATABASE_URL": database_url},
+        tmp_path / "api.log",
+    )
+    try:
+        assert wait_for_port(port, 30, process), (tmp_path / "api.log").read_text()
+        yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    finally:
+        stop(process)
+
+
+def test_a_dashboard_receives_alert_changes_as_server_sent_events(
+    api: tuple[str, dict[str, str]], database_url: str
+) -> None:
+    base, auth = api
+    first = raise_alert(database_url)
+    received = []
+    with httpx.stream(
+        "GET", f"{base}/alerts/stream", headers={**auth, "Last-Event-ID": "0"}, timeout=15
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("data: "):
+                received.append(json.loads(line[6:]))
+                if len(received) == 1:  # the backlog since 0; now a change made live
+                    with (
+                        psycopg.connect(database_url, autocommit=True) as conn,
+                        conn.transaction(),
+                    ):
+                        act(conn, first, "acknowledged", "nurse-a")
+                if len(received) == 2:
+                    break
+    assert [(c["alert"], c["change"], c["actor"]) for c in received] == [
+        (first, "triggered", "vigil-alerts"),
+        (first, "acknowledged", "nurse-a"),
+    ]
+    denied = httpx.get(f"{base}/alerts/stream", timeout=5)
+    assert denied.status_code == 401
+
+
+def test_open_streams_leave_the_rest_of_the_api_its_connections(
+    api: tuple[str, dict[str, str]],
+) -> None:
+    base, auth = api
+    host, port = base.removeprefix("http://").split(":")
+    request = (
+        f"GET /alerts/stream HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {auth['Authorization']}\r\n\r\n"
+    ).encode()
+    dashboards = []
+    try:
+        for _ in range(3 * POOL_SIZE):  # more open dashboards than the pool has connections
+            dashboard = socket.create_connection((host, int(port)), timeout=10)
+            dashboard.sendall(request)
+            assert dashboard.recv(64).startswith(b"HTTP/1.1 200")
+            dashboards.append(dashboard)
+        answer = httpx.get(f"{base}/alerts", headers=auth, timeout=10)
+        assert answer.status_code == 200
+    finally:
+        for dashboard in dashboards:
+            dashboard.close()
+
+
+def test_vigil_alerts_tail_prints_changes_as_they_happen(database_url: str) -> None:
+    earlier = raise_alert(database_url, patient="p-old")
+    tail = subprocess.Popen(
+        [*vigil_command(), "alerts", "tail"],
+        env={"VIGIL_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tail.stdout is not None
+        first = tail.stdout.readline()
+        assert f"alert {earlier} high" in first and "triggered by vigil-alerts" in first
+        later = raise_alert(database_url, patient="p-new")
+        second = tail.stdout.readline()
+        assert f"alert {later}" in second and "p-new" in second
+    finally:
+        tail.terminate()
+        assert tail.wait(10) == 0

@@ -1,3 +1,0 @@
-from vigil.cli import main
-
-raise SystemExit(main())
