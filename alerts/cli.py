@@ -103,7 +103,7 @@ def _service(settings: Settings) -> int:
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
     """The last few alert changes, then each new one as it happens, until Ctrl-C."""
     from alerts.queries import changes_since, latest_change
-    from vigil.db import connect
+    from vigil.db.connection import connect
 
     stop = stop_event()
     with connect(settings, autocommit=True) as conn:
@@ -123,7 +123,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.queries import STATES, list_alerts
-    from vigil.db import connect
+    from vigil.db.connection import connect
 
     with connect(settings) as conn:
         alerts = list_alerts(conn, STATES["all" if args.all else "open"], args.patient, limit=200)
@@ -162,7 +162,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _act(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store import AlertError, act
-    from vigil.db import connect
+    from vigil.db.connection import connect
 
     if args.alert is None:
         raise UserError(f"which alert? `vigil alerts {args.action} ID --by NAME`")
@@ -191,7 +191,8 @@ def _act(args: argparse.Namespace, settings: Settings) -> int:
 
 def _team(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.teams import add_member, add_patient_contact, add_team, assign
-    from vigil.db import connect, migrate
+    from vigil.db.connection import connect
+    from vigil.db.migrate import migrate
 
     with connect(settings, autocommit=True) as conn:
         migrate(conn)

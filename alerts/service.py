@@ -33,7 +33,7 @@ from alerts.model import load_patient_messages
 from alerts.outbox import Channels, escalate
 from alerts.store import auto_resolve, take_event
 from vigil import mqtt as vigil_mqtt
-from vigil.db import migrate
+from vigil.db.migrate import migrate
 from vigil.mqtt.inbox import Inbox
 from vigil.settings import Settings
 from vigil.wire.errors import WireError

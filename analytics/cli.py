@@ -75,7 +75,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.config import ConfigError, load_patient_rules
     from analytics.engine import Engine
     from analytics.replay import DatabaseReplay, ReplayError, parse_csv, parse_time, replay
-    from vigil.db import connect
+    from vigil.db.connection import connect
 
     path = args.patients or settings.analytics_patients_file
     try:

@@ -11,9 +11,12 @@ A JSON file maps patient ids to what differs from the defaults::
 
 ``scale`` is the NEWS2 SpO2 scale (2 for hypercapnic respiratory failure); ``optional``
 turns on rules that are off by default (``analytics.rules.OPTIONAL``); ``disabled`` turns
-default rules off; ``thresholds`` replaces a rule's numbers (entry and clearing thresholds,
-persistence, rise, departure). The file is validated as a whole when it is read, so a typo
-is an error naming the patient and the field, not a rule silently left at its default.
+default rules off; ``thresholds`` replaces a rule's numbers, those its kind has
+(``TUNABLE``: entry and clearing thresholds and persistence of a threshold rule, rise of a
+rate of change, departure of a baseline rule). The file is validated as a whole when it is
+read, every patient's rules made with their numbers, so a typo or a clearing threshold on
+the wrong side is an error naming the patient and the field, not a rule silently left at
+its default or a failure when the patient's first reading arrives.
 """
 
 from __future__ import annotations

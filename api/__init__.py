@@ -1,6 +1,5 @@
-"""The HTTP API: one FastAPI app mounting each service's router, with shared
-authentication (bearer tokens) and the audit trail of every read of patient data."""
+"""The HTTP API: the app (``api.app.create_app``) with its routes (``api.routes``), the
+caller and the audit trail of every read of patient data, and FHIR rendering (``api.fhir``).
 
-from api.app import create_app
-
-__all__ = ["create_app"]
+Importing the package imports nothing else, so `vigil` starts where FastAPI is not installed
+(a gateway) and says so only if asked to serve the API."""

@@ -24,7 +24,7 @@ def register(commands: Commands) -> None:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api import create_app
+    from api.app import create_app
 
     require_database(settings)
     uvicorn.run(
@@ -39,7 +39,8 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from api.tokens import create_client
-    from vigil.db import connect, migrate
+    from vigil.db.connection import connect
+    from vigil.db.migrate import migrate
 
     with connect(settings) as conn:
         migrate(conn)

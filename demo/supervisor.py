@@ -31,7 +31,7 @@ import psycopg
 from api.tokens import create_client
 from demo.desk import ClinicianDesk, EventCounter
 from ingest.stats import ingest_stats
-from vigil.db import migrate
+from vigil.db.migrate import migrate
 from vigil.embedded.broker import PrivateBroker, start_broker
 from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
 from vigil.embedded.processes import spawn, start_service, stop, vigil_command, wait_for_port

@@ -70,7 +70,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg
 
     from ingest.stats import gateway_stats
-    from vigil.db import connect
+    from vigil.db.connection import connect
 
     with connect(settings) as conn:
         try:
@@ -103,7 +103,8 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def _enroll(args: argparse.Namespace, settings: Settings) -> int:
     from ingest import enrollment
-    from vigil.db import connect, migrate
+    from vigil.db.connection import connect
+    from vigil.db.migrate import migrate
 
     adding = bool(args.gateways or args.device)
     if sum((adding, args.list, bool(args.remove))) != 1:

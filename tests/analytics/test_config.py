@@ -64,6 +64,12 @@ def test_scale_disabled_and_optional_rules_per_patient(tmp_path: Path) -> None:
         ({"p1": {"disabled": ["fever"]}}, "'fever' is not a rule"),
         ({"p1": {"thresholds": {"hr_news2_red_high": {"colour": 1}}}}, "'colour' is not tunable"),
         ({"p1": {"threshold": {}}}, "patient p1: threshold: Extra inputs"),
+        ({"p1": {"thresholds": {"hr_off_baseline": {"low_on": 50}}}}, "'low_on' is not tunable"),
+        (
+            {"p1": {"thresholds": {"hr_news2_red_high": {"high_on": 115}}}},
+            "high_off 120 must be at most high_on 115",
+        ),
+        ({"p1": {"thresholds": {"novelty": {"persist_s": 60}}}}, "tunable: nothing"),
         (["p1"], "expected an object of patient ids"),
     ],
 )

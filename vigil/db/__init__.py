@@ -1,7 +1,5 @@
-"""The database every service shares: connecting a command (:func:`connect`) and the
-schema's migrations (plain SQL in ``migrations/``, applied in order by :func:`migrate`)."""
+"""The database every service shares: connecting a command (:mod:`vigil.db.connection`) and
+the schema's migrations (plain SQL in ``migrations/``, applied in order by
+:mod:`vigil.db.migrate`).
 
-from vigil.db.connection import connect
-from vigil.db.migrate import migrate
-
-__all__ = ["connect", "migrate"]
+Importing the package imports no database driver, so `vigil` starts on a gateway."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from vigil.commands import Commands
-from vigil.db.connection import connect
-from vigil.db.migrate import migrate
 from vigil.settings import Settings
 
 
@@ -16,6 +14,9 @@ def register(commands: Commands) -> None:
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.db.connection import connect
+    from vigil.db.migrate import migrate
+
     with connect(settings) as conn:
         applied = migrate(conn)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")

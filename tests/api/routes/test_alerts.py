@@ -16,7 +16,7 @@ from fhir.resources.R4B.flag import Flag
 from alerts.outbox import Channels
 from alerts.store import take_event
 from analytics.engine import Engine
-from api import create_app
+from api.app import create_app
 from api.tokens import create_client
 from tests.alerts.test_store import event
 from tests.builders import T0

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import create_app
+from api.app import create_app
 from api.tokens import create_client
 from tests.ingest.test_stats import fill
 from vigil.settings import Settings

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from api import create_app
+from api.app import create_app
 from api.fhir.capability import Interaction, SearchParam, declarations
 from vigil.settings import Settings
 

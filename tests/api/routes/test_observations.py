@@ -5,7 +5,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
+from api.app import create_app
 from api.tokens import create_client
 from ingest import writer
 from tests.builders import T0, batch
