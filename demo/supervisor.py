@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import psycopg
 from api.tokens import create_client
 from demo.desk import ClinicianDesk, EventCounter
 from ingest.stats import ingest_stats
+from vigil.commands import stop_event
 from vigil.db.migrate import migrate
 from vigil.embedded.broker import PrivateBroker, start_broker
 from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
@@ -62,8 +62,7 @@ class Demo:
         self._temp: tempfile.TemporaryDirectory[str] | None = None
 
     def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stop_requested.set())
+        self.stop_requested = stop_event()
         data = self._data_dir()
         started = datetime.now(UTC)
         try:

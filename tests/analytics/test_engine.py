@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from analytics.checkpoint import load_checkpoint, save_checkpoint
 from analytics.engine import Engine
 from vigil import metrics
 from vigil.wire.quality import Quality
@@ -96,27 +95,6 @@ def test_an_event_is_described_in_the_words_of_the_patients_scale() -> None:
         if e.event.rule == "spo2_news2_red" and e.event.kind == "persisted"
     }
     assert "scale 1" in news2["p1"] and "scale 2" in news2["copd"]
-
-
-def test_a_restored_checkpoint_continues_where_the_engine_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    n = 40
-    values = np.r_[np.full(5, 96.0), [94, 92, 90, 88], np.full(n - 9, 85.0)]
-    patients, kinds, times = ["p1", "copd"] * n, np.full(2 * n, SPO2), np.repeat(seconds(n), 2)
-    both = np.repeat(values, 2)
-
-    def summary(events: list) -> list:  # type: ignore[type-arg]
-        return [(e.patient, e.event.rule, e.event.kind, e.event.time) for e in events]
-
-    whole = summary(Engine(["copd"]).score(patients, kinds, times, both))
-    first = Engine(["copd"])
-    half = 2 * 12
-    before = summary(first.score(patients[:half], kinds[:half], times[:half], both[:half]))
-    save_checkpoint(first, tmp_path / "engine.npz")
-    second = load_checkpoint(tmp_path / "engine.npz")
-    after = summary(second.score(patients[half:], kinds[half:], times[half:], both[half:]))
-    assert before + after == whole
-    assert ("p1", "spo2_desaturation", "persisted", T0 + 24_000) in after
-    assert second.scale2 == {"copd"} and second.keys == first.keys
 
 
 def test_a_pulse_rising_30_within_5_minutes_is_reported_when_turned_on() -> None:
