@@ -136,8 +136,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
                 "priority": a.priority,
                 "state": a.state,
                 "inhibited": a.inhibited_by is not None,
-                "triggered": a.triggered_at.isoformat(),
-                "cleared": a.cleared_at.isoformat() if a.cleared_at else None,
+                "triggered": str(a.triggered_at),
+                "cleared": str(a.cleared_at) if a.cleared_at else None,
                 "failed_notifications": a.failed_notifications,
             }
             for a in alerts

@@ -2,13 +2,14 @@
 
 Notifications owed to one recipient about one patient by one change (the same transaction:
 a patient's alerts raised by one micro-batch of events) go as one message: a nurse gets
-'SpO2 low, pulse high' once, not two pings a second apart. The messages of one round are
-delivered side by side, so a receiver that takes seconds to answer delays nobody else's in
-that round. A delivery that fails is tried again after 2, 4, 8 ... seconds (at most 5
-minutes apart); after ``max_attempts`` it is marked failed, with its last error, for a
-person to see, never silently dropped. Every attempt of one notification carries the same
-idempotency key, so a receiver that got it before a crash (or before a lost answer) can
-tell a repeat. MQTT notifications count as delivered when the broker has them.
+'SpO2 low, pulse high' once, not two pings a second apart. The messages of one round go to
+their recipients side by side (each recipient's in order), so a receiver that takes seconds
+to answer delays nobody else; each recipient's are marked as soon as they are through. A
+delivery that fails is tried again after 2, 4, 8 ... seconds (at most 5 minutes apart);
+after ``max_attempts`` it is marked failed, with its last error, for a person to see, never
+silently dropped. Every attempt of one notification carries the same idempotency key, so a
+receiver that got it before a crash (or before a lost answer) can tell a repeat. MQTT
+notifications count as delivered when the broker has them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,19 +75,21 @@ class Dispatcher:
 
     def run_once(self, limit: int = 200) -> int:
         """Deliver what is due; returns how many notifications were delivered."""
-        messages = self.due(limit)
-        if len(messages) <= 1:
-            outcomes = [self._attempt(m) for m in messages]
-        else:
-            with ThreadPoolExecutor(min(MAX_PARALLEL, len(messages))) as pool:
-                outcomes = list(pool.map(self._attempt, messages))
+        recipients: dict[tuple[str, str], list[Message]] = {}
+        for message in self.due(limit):
+            recipients.setdefault((message.channel, message.target), []).append(message)
+        if not recipients:
+            return 0
         delivered = 0
-        for message, error in zip(messages, outcomes, strict=True):
-            if error is None:
-                self._sent(message)
-                delivered += len(message.ids)
-            else:
-                self._failed(message, error)
+        with ThreadPoolExecutor(min(MAX_PARALLEL, len(recipients))) as pool:
+            rounds = [pool.submit(self._attempt_all, ms) for ms in recipients.values()]
+            for done in as_completed(rounds):
+                for message, error in done.result():
+                    if error is None:
+                        self._sent(message)
+                        delivered += len(message.ids)
+                    else:
+                        self._failed(message, error)
         return delivered
 
     def due(self, limit: int) -> list[Message]:
@@ -108,13 +111,22 @@ class Dispatcher:
             for (channel, target, _audience, patient, _created), group in groups.items()
         ]
 
-    def _attempt(self, message: Message) -> str | None:
-        """Deliver it; None when it got through, else why not."""
-        try:
-            self._deliver(message)
-        except DeliveryError as exc:
-            return str(exc)
-        return None
+    def _attempt_all(self, messages: list[Message]) -> list[tuple[Message, str | None]]:
+        """One recipient's messages, in order; each with None when it got through, else why
+        not. A failure nobody foresaw is a failed attempt too, retried and visible, never
+        the end of the dispatcher."""
+        outcomes: list[tuple[Message, str | None]] = []
+        for message in messages:
+            try:
+                self._deliver(message)
+            except DeliveryError as exc:
+                outcomes.append((message, str(exc)))
+            except Exception as exc:
+                log.exception("notification %s: delivery failed unexpectedly", message.ids)
+                outcomes.append((message, f"unexpected {type(exc).__name__}"))
+            else:
+                outcomes.append((message, None))
+        return outcomes
 
     def _deliver(self, m: Message) -> None:
         if "text" in m.bodies[0]:  # to the patient: their messages, each said once

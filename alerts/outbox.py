@@ -22,7 +22,8 @@ import psycopg
 
 from alerts.history import SYSTEM, record
 from alerts.model import CARE_TEAM, PATIENT, Priority, kind_of
-from vigil.wire.events import AnalyticsEvent, iso
+from vigil.wire.events import AnalyticsEvent
+from vigil.wire.times import iso
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,21 @@ def notifications_of_patient(
     return [Notification(*row) for row in rows]
 
 
+def tally(conn: psycopg.Connection) -> dict[str, int]:
+    """Alerts raised, and notifications delivered and failed, ever."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM alert),"
+        " (SELECT count(*) FROM notification WHERE state = 'sent'),"
+        " (SELECT count(*) FROM notification WHERE state = 'failed')"
+    ).fetchone()
+    raised, delivered, failed = row if row else (0, 0, 0)
+    return {
+        "alerts_raised": int(raised),
+        "notifications_delivered": int(delivered),
+        "notifications_failed": int(failed),
+    }
+
+
 def latest_change(conn: psycopg.Connection) -> int:
     """The id of the newest alert change (0 when there is none)."""
     row = conn.execute("SELECT coalesce(max(id), 0) FROM alert_change").fetchone()

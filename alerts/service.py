@@ -115,8 +115,9 @@ class AlertsService:
             if time.monotonic() >= resolved_at + RESOLVE_EVERY_S:
                 with conn.transaction():
                     auto_resolve(conn, self.settings.alerts_auto_resolve_s)
-                    if escalate(conn, self.channels):
-                        self._owed.set()
+                    escalated = escalate(conn, self.channels)
+                if escalated:
+                    self._owed.set()
                 resolved_at = time.monotonic()
 
     def _dispatch(self, stop: threading.Event) -> None:

@@ -65,7 +65,6 @@ def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channe
             record(conn, alert_id, "condition_holds", SYSTEM, f"{metric} also")
         return int(alert_id)
     inhibitor = _inhibitor(conn, patient, rule)
-    onset = event.evidence.get("onset")
     inserted = conn.execute(
         "INSERT INTO alert (patient, rule, active, priority, state, inhibited_by,"
         " triggered_at, onset, gateway, evidence, event_id, description)"
@@ -77,7 +76,7 @@ def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channe
             kind_of(rule).priority.value,
             inhibitor,
             event.time,
-            _moment(onset) if isinstance(onset, str) else None,
+            event.onset,
             event.gateway,
             event.encode().decode(),
             event.id,
@@ -198,7 +197,3 @@ def act(
         raise AlertError(f"{change!r}: acknowledged, resolved or snoozed")
     record(conn, alert_id, change, actor, note)
     return str(row[1])
-
-
-def _moment(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))

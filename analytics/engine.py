@@ -13,7 +13,6 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,8 @@ from analytics.detectors.base import Detector, PerStream, Place
 from analytics.detectors.stale import StaleStreams
 from analytics.rules import STALE_DESCRIPTION, STALE_RULE, Rule, rules_for
 from vigil import metrics
-from vigil.wire.events import AnalyticsEvent, iso_of_ms
+from vigil.wire.events import AnalyticsEvent
+from vigil.wire.times import iso_of_ms, moment
 
 _METRIC_IDS = max(metrics.BY_ID) + 1
 
@@ -143,7 +143,7 @@ class Engine:
             metric=event.metric,
             rule=e.rule,
             kind=e.kind,
-            time=_moment(e.time),
+            time=moment(e.time),
             value=None if math.isnan(e.value) else e.value,
             evidence=evidence,
             gateway=gateway,
@@ -213,7 +213,3 @@ class Engine:
             patient, m = self.keys[event.stream]
             out.append(PatientEvent(patient, metrics.BY_ID[m].name, event))
         return out
-
-
-def _moment(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)

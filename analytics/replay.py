@@ -14,16 +14,18 @@ import csv
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 import numpy as np
+import numpy.typing as npt
 import psycopg
 
-from analytics.engine import Engine
+from analytics.engine import Engine, PatientEvent
 from vigil.metrics import BY_NAME
 from vigil.wire.batch import PATIENT_ID
 from vigil.wire.events import AnalyticsEvent
+from vigil.wire.times import moment
 
 REQUIRED = ("patient", "time", "metric", "value")
 CHUNK = 10_000
@@ -83,7 +85,7 @@ def parse_csv(lines: Iterable[str]) -> Rows:
 
 def _row(row: dict[str, str | None]) -> tuple[str, int, int, float, int]:
     patient = (row.get("patient") or "").strip()
-    if not PATIENT_ID.match(patient):
+    if not PATIENT_ID.fullmatch(patient):
         raise ValueError(f"patient {patient!r} is not 1-36 letters, digits, '-' or '.'")
     name = (row.get("metric") or "").strip()
     metric = BY_NAME.get(name)
@@ -141,40 +143,73 @@ def replay(rows: Rows, engine: Engine) -> Iterator[AnalyticsEvent]:
         yield from (engine.describe(e) for e in found)
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A chunk of stored observations, in time order."""
+
+    patient: list[str]
+    metric: npt.NDArray[np.int64]
+    time: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float64]
+    flags: npt.NDArray[np.int64]
+    gateway: list[str]
+
+    def __len__(self) -> int:
+        return len(self.patient)
+
+    def keep(self, wanted: list[bool]) -> Stored:
+        mask = np.asarray(wanted, dtype=bool)
+        return Stored(
+            [p for p, w in zip(self.patient, wanted, strict=True) if w],
+            self.metric[mask],
+            self.time[mask],
+            self.value[mask],
+            self.flags[mask],
+            [g for g, w in zip(self.gateway, wanted, strict=True) if w],
+        )
+
+    def score(self, engine: Engine) -> list[PatientEvent]:
+        return engine.score_recorded(self.patient, self.metric, self.time, self.value, self.flags)
+
+
+def read_stored(
+    conn: psycopg.Connection, condition: str, args: tuple[object, ...], cursor: str
+) -> Iterator[Stored]:
+    """The observations meeting ``condition`` (SQL on ``effective`` and ``received``), in
+    time order, a chunk at a time through the server-side cursor named ``cursor``, so a
+    month of a ward's readings never sits in memory at once."""
+    with conn.transaction(), conn.cursor(name=cursor) as cur:
+        cur.execute(
+            "SELECT patient, metric, (extract(epoch FROM effective) * 1000)::bigint,"
+            f" value, flags, gateway FROM observation WHERE {condition} ORDER BY effective",
+            args,
+        )
+        while chunk := cur.fetchmany(CHUNK):
+            patient, metric, time, value, flags, gateway = zip(*chunk, strict=True)
+            yield Stored(
+                list(patient),
+                np.array(metric, dtype=np.int64),
+                np.array(time, dtype=np.int64),
+                np.array(value, dtype=np.float64),
+                np.array(flags, dtype=np.int64),
+                list(gateway),
+            )
+
+
 class DatabaseReplay:
-    """Stored observations from ``since`` (inclusive) to ``until`` (exclusive), read with a
-    server-side cursor a chunk at a time in time order, so a month of a ward's readings
-    never sits in memory at once."""
+    """Stored observations from ``since`` (inclusive) to ``until`` (exclusive)."""
 
     def __init__(self, conn: psycopg.Connection, since_ms: int, until_ms: int) -> None:
         self.conn = conn
-        self.since = utc_moment(since_ms)
-        self.until = utc_moment(until_ms)
+        self.since = moment(since_ms)
+        self.until = moment(until_ms)
         self.rows = 0
 
     def events(self, engine: Engine) -> Iterator[AnalyticsEvent]:
-        with self.conn.transaction(), self.conn.cursor(name="vigil_replay") as cur:
-            cur.execute(
-                "SELECT patient, metric, (extract(epoch FROM effective) * 1000)::bigint,"
-                " value, flags FROM observation WHERE effective >= %s AND effective < %s"
-                " ORDER BY effective",
-                (self.since, self.until),
-            )
-            while chunk := cur.fetchmany(CHUNK):
-                patient, metric, time, value, flags = zip(*chunk, strict=True)
-                self.rows += len(chunk)
-                found = engine.score_recorded(
-                    list(patient),
-                    np.array(metric),
-                    np.array(time),
-                    np.array(value),
-                    np.array(flags),
-                )
-                yield from (engine.describe(e) for e in found)
-
-
-def utc_moment(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
+        span = (self.since, self.until)
+        for chunk in read_stored(self.conn, "effective >= %s AND effective < %s", span, "replay"):
+            self.rows += len(chunk)
+            yield from (engine.describe(e) for e in chunk.score(engine))
 
 
 def write_events(events: Iterable[AnalyticsEvent], out: TextIO) -> int:

@@ -35,7 +35,7 @@ import psycopg
 from analytics.checkpoint import load_checkpoint, save_checkpoint
 from analytics.config import load_patient_rules
 from analytics.engine import Engine, PatientEvent
-from analytics.replay import utc_moment
+from analytics.replay import read_stored
 from vigil import mqtt as vigil_mqtt
 from vigil.mqtt.inbox import Inbox
 from vigil.process import keep_freed_arrays
@@ -43,6 +43,7 @@ from vigil.settings import Settings
 from vigil.wire.batch import Batch
 from vigil.wire.errors import WireError
 from vigil.wire.status import Presence, ServiceStatus
+from vigil.wire.times import moment
 from vigil.wire.topics import ALL, gateway_of, patient_events, service_status
 
 log = logging.getLogger(__name__)
@@ -174,33 +175,15 @@ class AnalyticsService:
         service runs with the checkpoint's state, as it would without a database."""
         assert self.settings.database_url
         scored = 0
+        since = (moment(saved_at - CATCH_UP_MEASURED_MS), moment(saved_at - 10_000))
         try:
-            with (
-                psycopg.connect(self.settings.database_url) as conn,
-                conn.transaction(),
-                conn.cursor(name="vigil_analytics_catch_up") as cur,
-            ):
-                cur.execute(
-                    "SELECT patient, metric, (extract(epoch FROM effective) * 1000)::bigint,"
-                    " value, flags, gateway FROM observation"
-                    " WHERE effective >= %s AND received >= %s ORDER BY effective",
-                    (utc_moment(saved_at - CATCH_UP_MEASURED_MS), utc_moment(saved_at - 10_000)),
-                )
-                while chunk := cur.fetchmany(10_000):
-                    rows = [r for r in chunk if self.owns(r[5])]
-                    if not rows:
-                        continue
-                    patient, metric, at, value, flags, _ = zip(*rows, strict=True)
-                    self.publish(
-                        self.engine.score_recorded(
-                            list(patient),
-                            np.array(metric),
-                            np.array(at),
-                            np.array(value),
-                            np.array(flags),
-                        )
-                    )
-                    scored += len(rows)
+            with psycopg.connect(self.settings.database_url) as conn:
+                condition = "effective >= %s AND received >= %s"
+                for chunk in read_stored(conn, condition, since, "analytics_catch_up"):
+                    mine = chunk.keep([self.owns(g) for g in chunk.gateway])
+                    if len(mine):
+                        self.publish(mine.score(self.engine))
+                        scored += len(mine)
         except psycopg.Error as exc:
             log.warning("catching up from the database failed (%s); going on", exc)
         self.counters.readings += scored

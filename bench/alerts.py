@@ -17,6 +17,7 @@ from analytics.evaluation import Labelled, Persisted, evaluate
 from analytics.rules import PULSE, SCALE_1
 from simulators.scenarios import KINDS, generate
 from vigil.process import keep_freed_arrays
+from vigil.wire.events import EventKind
 
 CHUNK_MS = 300_000
 
@@ -72,7 +73,7 @@ def bench_alerts(
                 value[a:b],
                 flags[a:b],
             ):
-                if e.event.kind == "persisted":
+                if e.event.kind == EventKind.PERSISTED:
                     persisted.append(Persisted(e.patient, e.event.rule, e.event.time))
     table = evaluate(labelled, persisted)
     return {"scenarios": table, "goals": GOALS, "met": _met(table), "optional_rules": optional}

@@ -45,6 +45,7 @@ from vigil.mqtt import connect
 from vigil.settings import Settings
 from vigil.wire.batch import Batch
 from vigil.wire.errors import WireError
+from vigil.wire.status import DeviceReport, GatewayDevices, GatewayStatus, Presence
 from vigil.wire.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ class Received:
     duplicate_batches: int = 0
     out_of_order: int = 0
     undecodable: int = 0
-    status: dict[str, Any] = field(default_factory=dict)
-    devices: list[dict[str, Any]] = field(default_factory=list)
+    status: GatewayStatus | None = None
+    devices: tuple[DeviceReport, ...] = ()
     changed: threading.Condition = field(default_factory=threading.Condition)
     _last_seq: int = -1
 
@@ -79,9 +80,9 @@ class Received:
             if message.topic.endswith("/readings"):
                 self._on_batch(message.payload)
             elif message.topic.endswith("/status"):
-                self.status = json.loads(message.payload)
+                self.status = GatewayStatus.decode(message.payload)
             elif message.topic.endswith("/devices"):
-                self.devices = json.loads(message.payload)
+                self.devices = GatewayDevices.decode(message.payload).devices
             self.changed.notify_all()
 
     def _on_batch(self, payload: bytes | bytearray) -> None:
@@ -207,7 +208,7 @@ class GatewayBench:
         r = self.received
         started = time.monotonic()
         connected = r.wait(
-            lambda: sum(d.get("state") == "connected" for d in r.devices) == self.devices,
+            lambda: sum(d.state == "connected" for d in r.devices) == self.devices,
             timeout=30 + self.devices,
         )
         if not connected:
@@ -237,8 +238,8 @@ class GatewayBench:
             extra = sum(
                 max(0, n - sent[key]) for key, n in r.readings.items() if key[1] != "battery"
             )
-        readings = last["readings"] - first["readings"]
-        cpu_s = last["cpu_s"] - first["cpu_s"]
+        readings = (last.readings or 0) - (first.readings or 0)
+        cpu_s = (last.cpu_s or 0.0) - (first.cpu_s or 0.0)
         return {
             "devices": self.devices,
             "window_s": round(window_s, 1),
@@ -257,17 +258,24 @@ class GatewayBench:
             "goals": GOALS,
         }
 
-    def _next_status(self, timeout: float = 30) -> dict[str, Any]:
+    def _next_status(self, timeout: float = 30) -> GatewayStatus:
         """The gateway's next 'online' status after now (published every few seconds; a
         restarted broker may first hand out the gateway's last will)."""
         r = self.received
+
+        def fresh() -> bool:
+            return (
+                r.status is not previous
+                and r.status is not None
+                and r.status.state == Presence.ONLINE
+            )
+
         with r.changed:
             previous = r.status
-            if not r.changed.wait_for(
-                lambda: r.status is not previous and r.status.get("state") == "online", timeout
-            ):
+            if not r.changed.wait_for(fresh, timeout):
                 raise RuntimeError("the gateway stopped publishing its status")
-            return dict(r.status)
+            assert r.status is not None
+            return r.status
 
     def _outage(self, broker: PrivateBroker, folder: Path, sent_log: Path) -> dict[str, Any]:
         """Stop the broker for ``outage_s``, restart it on the same port and persistence;
@@ -291,7 +299,3 @@ class GatewayBench:
             "backlog_readings": backlog,
             "drain_s": round(time.monotonic() - back, 1),
         }
-
-
-def bench_gateway(devices: int, duration_s: float, outage_s: float) -> dict[str, Any]:
-    return GatewayBench(devices, duration_s, outage_s).run()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from pydantic import ValidationError
 
@@ -41,6 +43,21 @@ _OUR_PACKAGES = (
     "demo",
     "cli",
 )
+
+
+def _extra_of(module: str) -> str:
+    """The extra of vigil-rpm that declares the distribution of ``module`` (``demo``, which
+    has everything, when none says so)."""
+    wanted = re.sub(r"[-_.]+", "-", module).lower()
+    try:
+        requirements = metadata.requires("vigil-rpm") or []
+    except metadata.PackageNotFoundError:
+        requirements = []
+    for requirement in requirements:
+        found = re.match(r"([A-Za-z0-9._-]+).*extra\s*==\s*['\"](\w+)['\"]", requirement)
+        if found and re.sub(r"[-_.]+", "-", found[1]).lower() == wanted:
+            return found[2]
+    return "demo"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,13 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vigil {args.command}: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        if exc.name is None or exc.name.split(".")[0] in _OUR_PACKAGES:
+        missing = (exc.name or "").split(".")[0]
+        if not missing or missing in _OUR_PACKAGES:
             raise
         print(
-            f"vigil {args.command}: this installation lacks the Python package {exc.name!r}; "
-            "install the extra that brings it: pip install 'vigil-rpm[platform]' for the "
-            "platform's services, 'vigil-rpm[gateway]' for a gateway, 'vigil-rpm[demo]' for "
-            "everything",
+            f"vigil {args.command}: this installation lacks the Python package {missing!r}; "
+            f"pip install 'vigil-rpm[{_extra_of(missing)}]' brings it",
             file=sys.stderr,
         )
         return 2

@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from alerts.queries import tally
 from api.tokens import create_client
 from demo.desk import ClinicianDesk, EventCounter
 from ingest.stats import ingest_stats
@@ -51,7 +51,7 @@ class Demo:
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
         self.settings = settings
         self.args = args
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop_event()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.gateway_topic = Topics(GATEWAY_ID).status
         self.status: Watcher | None = None
@@ -62,7 +62,6 @@ class Demo:
         self._temp: tempfile.TemporaryDirectory[str] | None = None
 
     def run(self) -> int:
-        self.stop_requested = stop_event()
         data = self._data_dir()
         started = datetime.now(UTC)
         try:
@@ -230,7 +229,7 @@ class Demo:
             "lag_s": _lag_s(stats.newest_measurement, raw=True),
             "analytics_events": self._events("all"),
             "alert_candidates": self._events("persisted"),
-            **alert_counts(conn_url=database_url),
+            **_tally(database_url),
         }
 
     def _stop_everything(self) -> None:
@@ -277,19 +276,9 @@ class Demo:
         print(json.dumps(summary), flush=True)
 
 
-def alert_counts(conn_url: str) -> dict[str, int]:
-    with psycopg.connect(conn_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM alert),"
-            " (SELECT count(*) FROM notification WHERE state = 'sent'),"
-            " (SELECT count(*) FROM notification WHERE state = 'failed')"
-        ).fetchone()
-    raised, delivered, failed = row if row else (0, 0, 0)
-    return {
-        "alerts_raised": int(raised),
-        "notifications_delivered": int(delivered),
-        "notifications_failed": int(failed),
-    }
+def _tally(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return tally(conn)
 
 
 def _lag_s(newest: datetime | None, raw: bool = False) -> Any:

@@ -112,14 +112,15 @@ def _gateway(args: argparse.Namespace, settings: Settings, simulated: Simulated)
 @contextlib.asynccontextmanager
 async def _bluetooth(hci: str | None) -> AsyncIterator[Backends]:
     """The system's Bluetooth (bleak's own backend), or bumble's stack on an HCI transport."""
-    from bleak.exc import BleakError
-
-    from gateway.bumble_host import BumbleCentral
     from gateway.service import Backends
 
     if hci is None:
         yield Backends()
         return
+    from bleak.exc import BleakError
+
+    from gateway.bumble_host import BumbleCentral
+
     try:
         central = await BumbleCentral.over_hci(hci)
         await asyncio.wait_for(central.power_on(), 10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,8 +22,8 @@ from bleak.exc import BleakError
 
 from gateway.gatt import uuids
 from gateway.service import Backends
+from vigil.wire.batch import PATIENT_ID
 
-PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,36}$")
 KINDS = {
     uuids.HEART_RATE_SERVICE: "heart-rate-strap",
     uuids.PULSE_OXIMETER_SERVICE: "pulse-oximeter",
@@ -130,7 +129,7 @@ async def pair(
     nearby: Nearby, patient: str, backends: Backends, registry: Registry, bond: bool = True
 ) -> Pairing:
     """Connect once, bond where the device supports it, and record the pairing."""
-    if not PATIENT_ID.match(patient):
+    if not PATIENT_ID.fullmatch(patient):
         raise PairingError(
             f"patient id {patient!r} must be 1-36 letters, digits, '-' or '.' (e.g. p0001)"
         )

@@ -38,6 +38,8 @@ from vigil.wire.status import DeviceReport
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Converted], None]
+MAX_ERROR = 500
+"""The longest last error a device report carries."""
 Clock = Callable[[], int]
 
 
@@ -72,7 +74,7 @@ class DeviceState:
             last_drop_ms=self.last_drop_ms,
             parse_errors=self.parse_errors,
             no_values=self.no_values,
-            last_error=self.last_error,
+            last_error=None if self.last_error is None else self.last_error[:MAX_ERROR],
             manufacturer=self.info.get("manufacturer"),
             model=self.info.get("model"),
             firmware=self.info.get("firmware"),

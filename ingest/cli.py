@@ -112,7 +112,7 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
             "give gateway ids or --device ADDRESS=PATIENT to enroll, or --list, or --remove ID"
         )
     for gateway in args.gateways:
-        if not GATEWAY_ID.match(gateway):
+        if not GATEWAY_ID.fullmatch(gateway):
             raise UserError(f"{gateway!r} is not a gateway id: 1-64 letters, digits, '.', '_', '-'")
     with connect(settings) as conn:
         migrate(conn)

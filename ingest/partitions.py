@@ -78,7 +78,7 @@ def drop_expired(conn: psycopg.Connection, retention_days: int, today: date) -> 
         " WHERE c.relkind = 'r'"
         " AND i.inhparent IN ('observation'::regclass, 'observation_1m'::regclass)"
     ).fetchall():
-        match = _PARTITION.match(name)
+        match = _PARTITION.fullmatch(name)
         if match and datetime.strptime(match[2], "%Y%m%d").date() < cutoff:
             conn.execute(f'DROP TABLE "{name}"')
             dropped.append(name)

@@ -65,7 +65,7 @@ def _event(number: int, doc: Any) -> TraceEvent:
     if not isinstance(t, int | float) or isinstance(t, bool) or t < 0:
         raise ValueError(f"t must be seconds >= 0, got {t!r}")
     device = doc["device"]
-    if not isinstance(device, str) or not _ADDRESS.match(device):
+    if not isinstance(device, str) or not _ADDRESS.fullmatch(device):
         raise ValueError(f"device must be a Bluetooth address, got {device!r}")
     char = str(doc["char"]).lower().removeprefix("0x")
     if char not in CHARACTERISTICS:

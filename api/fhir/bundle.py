@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from vigil.wire.times import iso
+
 
 def searchset(
     resources: list[dict[str, Any]],
@@ -21,7 +23,7 @@ def searchset(
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": iso(datetime.now(UTC)),
         "total": len(resources) if total is None else total,
         "link": links,
         "entry": [

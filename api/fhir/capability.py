@@ -51,6 +51,11 @@ class Interaction:
         }
 
 
+def _order(code: str) -> int:
+    """FHIR's order of interactions; one this list does not know comes after them."""
+    return _ORDER.index(code) if code in _ORDER else len(_ORDER)
+
+
 def declarations(openapi: dict[str, Any]) -> list[dict[str, Any]]:
     """The interactions the operations of an OpenAPI document declare."""
     return [
@@ -76,7 +81,7 @@ def capability_statement(openapi: dict[str, Any], base_url: str, since: datetime
         profiles = entry.setdefault("supportedProfile", [])
         profiles += [p for p in declared["supportedProfile"] if p not in profiles]
     for entry in resources.values():
-        entry["interaction"].sort(key=lambda i: _ORDER.index(i["code"]))
+        entry["interaction"].sort(key=lambda i: _order(i["code"]))
         for empty in ("searchParam", "supportedProfile"):
             if not entry[empty]:
                 del entry[empty]

@@ -6,11 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from alerts.queries import Alert
+from analytics.rules import (
+    BASELINE,
+    OPTIONAL,
+    PULSE,
+    SCALE_1,
+    SCALE_2,
+    STALE_DESCRIPTION,
+    STALE_RULE,
+    TECHNICAL,
+)
 
 RULES_SYSTEM = "https://vigil.invalid/fhir/CodeSystem/rules"
 """The code system of Vigil's rule names (a placeholder domain until one is registered)."""
 PRIORITY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/flag-priority"
 PRIORITY_SYSTEM = "http://hl7.org/fhir/flag-priority-code"
+
+
+def _one_wording() -> dict[str, str]:
+    """For alerts raised before events carried their description: the rules worded the same
+    on every scale (the SpO2 rules, worded per scale, then show their name)."""
+    wordings: dict[str, set[str]] = {STALE_RULE: {STALE_DESCRIPTION}}
+    for rule in SCALE_1 + SCALE_2 + PULSE + OPTIONAL + BASELINE + TECHNICAL:
+        wordings.setdefault(rule.name, set()).add(rule.description)
+    return {name: texts.pop() for name, texts in wordings.items() if len(texts) == 1}
+
+
+ONE_WORDING = _one_wording()
 _PRIORITIES = {
     "low": ("PL", "Low priority"),
     "medium": ("PM", "Medium priority"),
@@ -48,7 +70,7 @@ def render_flag(alert: Alert) -> dict[str, Any]:
         ],
         "code": {
             "coding": [{"system": RULES_SYSTEM, "code": alert.rule}],
-            "text": alert.description or alert.rule.replace("_", " "),
+            "text": alert.description or ONE_WORDING.get(alert.rule, alert.rule.replace("_", " ")),
         },
         "subject": {"reference": f"Patient/{alert.patient}"},
         "period": period,

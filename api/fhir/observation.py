@@ -17,6 +17,7 @@ from typing import Any
 
 from vigil.metrics import BY_ID, UCUM, Metric
 from vigil.wire.quality import Quality
+from vigil.wire.times import iso
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 QUALITY_EXTENSION = "https://vigil-rpm.org/fhir/StructureDefinition/reading-quality"
@@ -59,16 +60,11 @@ class ObservationKey:
 
 
 def parse_observation_id(resource_id: str) -> ObservationKey | None:
-    match = _ID.match(resource_id)
+    match = _ID.fullmatch(resource_id)
     if match is None or int(match["metric"]) not in BY_ID:
         return None
     effective = _EPOCH + timedelta(milliseconds=int(match["ms"]))
     return ObservationKey(match["patient"], int(match["metric"]), effective, match["tag"])
-
-
-def instant(moment: datetime) -> str:
-    """FHIR instant in UTC with milliseconds, e.g. 2026-11-25T15:00:00.123Z."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _category(metric: Metric) -> list[dict[str, Any]]:
@@ -99,8 +95,8 @@ def render_observation(row: Row) -> dict[str, Any]:
             "text": metric.title,
         },
         "subject": {"reference": f"Patient/{row.patient}"},
-        "effectiveDateTime": instant(row.effective),
-        "issued": instant(row.received),
+        "effectiveDateTime": iso(row.effective),
+        "issued": iso(row.received),
         "valueQuantity": {
             "value": row.value,
             "unit": metric.unit,

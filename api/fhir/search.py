@@ -61,7 +61,7 @@ def parse_observation_search(params: list[tuple[str, str]]) -> ObservationQuery:
                 f"(supported: {', '.join(sorted(KNOWN))})"
             )
         if name in ("subject", "patient"):
-            match = _PATIENT.match(value)
+            match = _PATIENT.fullmatch(value)
             if match is None:
                 raise SearchError(f"{name}: expected Patient/{{id}}, got {value!r}")
             if patient is not None and patient != match["id"]:
@@ -94,7 +94,7 @@ def patient_of(patient: str | None, subject: str | None) -> str:
     """The patient a search is for, from ``patient`` or ``subject`` (``Patient/ID`` or
     ``ID``); a search without one is refused: searches across patients are not offered."""
     reference = patient or subject
-    match = _PATIENT.match(reference or "")
+    match = _PATIENT.fullmatch(reference or "")
     if match is None:
         raise SearchError(
             "patient: required, as Patient/ID (e.g. patient=Patient/p0001)"
@@ -141,7 +141,7 @@ def _date(value: str, query: ObservationQuery) -> None:
 
 def _range(text: str) -> tuple[datetime, datetime]:
     """The interval [low, high) a FHIR date or dateTime of some precision stands for."""
-    if _DATE.match(text):
+    if _DATE.fullmatch(text):
         parts = [int(p) for p in text.split("-")]
         low = datetime(
             parts[0],

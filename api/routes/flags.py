@@ -14,7 +14,7 @@ from api.fhir.capability import Interaction, SearchParam
 from api.fhir.communication import render_communication
 from api.fhir.flag import render_flag
 from api.fhir.outcome import FhirError
-from api.fhir.response import FhirJSON
+from api.fhir.response import FhirJSON, fhir_base
 from api.fhir.search import PATIENT_PARAMS, SearchError, patient_of
 from api.tokens import Principal
 
@@ -38,9 +38,9 @@ def search_flags(
     subject: str | None = None,
     status: Literal["active", "inactive"] | None = None,
 ) -> FhirJSON:
-    whose = _patient(request, conn, who, "Flag", patient, subject)
+    whose = _patient(request, conn, who, "/fhir/Flag", patient, subject)
     alerts = list_alerts(conn, _STATUS[status], whose, limit=LIMIT)
-    audit(conn, who.name, "search", "Flag", request.url.query, Outcome.SUCCESS, [whose])
+    audit(conn, who.name, "search", "/fhir/Flag", request.url.query, Outcome.SUCCESS, [whose])
     return _bundle(request, [render_flag(a) for a in alerts])
 
 
@@ -52,9 +52,11 @@ def search_communications(
     patient: str | None = None,
     subject: str | None = None,
 ) -> FhirJSON:
-    whose = _patient(request, conn, who, "Communication", patient, subject)
+    whose = _patient(request, conn, who, "/fhir/Communication", patient, subject)
     notifications = notifications_of_patient(conn, whose, LIMIT)
-    audit(conn, who.name, "search", "Communication", request.url.query, Outcome.SUCCESS, [whose])
+    audit(
+        conn, who.name, "search", "/fhir/Communication", request.url.query, Outcome.SUCCESS, [whose]
+    )
     return _bundle(request, [render_communication(n) for n in notifications])
 
 
@@ -74,5 +76,4 @@ def _patient(
 
 
 def _bundle(request: Request, resources: list[dict[str, object]]) -> FhirJSON:
-    base = str(request.base_url).rstrip("/") + "/fhir"
-    return FhirJSON(searchset(resources, base, str(request.url)))
+    return FhirJSON(searchset(resources, fhir_base(request), str(request.url)))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.fhir.capability import capability_statement
-from api.fhir.response import FhirJSON
+from api.fhir.response import FhirJSON, fhir_base
 
 router = APIRouter(prefix="/fhir")
 
 
 @router.get("/metadata", response_class=FhirJSON)
 def metadata(request: Request) -> FhirJSON:
-    base = str(request.base_url).rstrip("/") + "/fhir"
-    return FhirJSON(capability_statement(request.app.openapi(), base, request.app.state.started))
+    statement = capability_statement(
+        request.app.openapi(), fhir_base(request), request.app.state.started
+    )
+    return FhirJSON(statement)

@@ -17,7 +17,7 @@ from api.fhir.bundle import searchset
 from api.fhir.capability import Interaction
 from api.fhir.observation import Row, device_tag, parse_observation_id, render_observation
 from api.fhir.outcome import FhirError
-from api.fhir.response import FhirJSON
+from api.fhir.response import FhirJSON, fhir_base
 from api.fhir.search import (
     KNOWN,
     OBSERVATION_PARAMS,
@@ -86,9 +86,8 @@ def search_observations(request: Request, conn: Connection, caller: Caller) -> F
         kept.append(("_offset", str(query.offset + query.count)))
         next_url = f"{here}?{urlencode(kept)}"
     resources = [render_observation(Row(*r)) for r in rows]
-    base = str(request.base_url).rstrip("/") + "/fhir"
     self_url = f"{here}?{request.url.query}"
-    return FhirJSON(searchset(resources, base, self_url, total, next_url))
+    return FhirJSON(searchset(resources, fhir_base(request), self_url, total, next_url))
 
 
 def _where(query: ObservationQuery) -> tuple[str, list[Any]]:

@@ -104,3 +104,19 @@ def test_a_delivery_that_keeps_failing_is_marked_failed_and_visible(
         ("mqtt", "failed", 3, "broker: connection refused"),
     ]
     assert len(receiver.requests) == 3
+
+
+def test_a_failure_nobody_foresaw_is_a_failed_attempt_not_the_end_of_delivery(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    owe(conn, receiver.url)
+
+    def broken(_gateway: str, _payload: bytes) -> None:
+        raise RuntimeError("a bug in a channel")
+
+    assert Dispatcher(conn, SECRET, broken).run_once() == 1  # the webhook still went
+    rows = conn.execute("SELECT channel, state, attempts, last_error FROM notification").fetchall()
+    assert sorted(rows) == [
+        ("mqtt", "pending", 1, "unexpected RuntimeError"),
+        ("webhook", "sent", 1, ""),
+    ]

@@ -8,6 +8,7 @@ from tests.cli.test_main import vigil
 
 
 @pytest.mark.slow
+@pytest.mark.services
 def test_every_injected_event_is_delivered_and_timed() -> None:
     result = vigil(
         "bench",

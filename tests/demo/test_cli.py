@@ -39,6 +39,7 @@ def leftovers(marker: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.services
 def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
     port = free_port()
     result = vigil(
@@ -74,6 +75,7 @@ def test_demo_runs_for_a_duration_and_reports(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.services
 def test_ctrl_c_stops_everything_cleanly(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     demo = subprocess.Popen(

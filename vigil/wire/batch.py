@@ -130,7 +130,7 @@ def _decode(doc: dict[str, Any], bools: bool) -> Batch:
 
 def _devices(column: list[Any]) -> tuple[str, ...]:
     for i, item in enumerate(column):
-        if not isinstance(item, str) or not DEVICE_ID.match(item):
+        if not isinstance(item, str) or not DEVICE_ID.fullmatch(item):
             raise WireError(
                 "device", f"item {i} is {item!r}, expected 1-64 printable characters, no spaces"
             )
@@ -139,7 +139,7 @@ def _devices(column: list[Any]) -> tuple[str, ...]:
 
 def _patients(column: list[Any]) -> tuple[str, ...]:
     for i, item in enumerate(column):
-        if not isinstance(item, str) or not PATIENT_ID.match(item):
+        if not isinstance(item, str) or not PATIENT_ID.fullmatch(item):
             raise WireError(
                 "patient", f"item {i} is {item!r}, expected 1-36 letters, digits, '-' or '.'"
             )

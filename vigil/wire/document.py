@@ -7,6 +7,7 @@ NaN or Infinity (which Python's json accepts) are not numbers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -17,6 +18,8 @@ from typing import Any, TypeVar
 from vigil.wire.errors import WireError
 
 E = TypeVar("E", bound=StrEnum)
+MAX_TEXT = 4000
+"""The longest free text a message carries (a patient message, a device's last error)."""
 
 
 def parse(payload: bytes | bytearray) -> Any:
@@ -29,6 +32,8 @@ def parse(payload: bytes | bytearray) -> Any:
         raise WireError("payload", f"not JSON ({exc.msg} at position {exc.pos})") from None
     except RecursionError:
         raise WireError("payload", "JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise WireError("payload", f"not JSON Vigil reads ({exc})") from None
 
 
 def parse_object(payload: bytes | bytearray) -> dict[str, Any]:
@@ -46,11 +51,21 @@ def dump(document: Any) -> bytes:
 
 
 def text(
-    doc: Mapping[str, Any], name: str, pattern: re.Pattern[str] | None = None, what: str = ""
+    doc: Mapping[str, Any],
+    name: str,
+    pattern: re.Pattern[str] | None = None,
+    what: str = "",
+    longest: int = MAX_TEXT,
 ) -> str:
+    """A string, all of it matching ``pattern`` when given (a final newline included)."""
     value = doc.get(name)
-    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-        raise WireError(name, f"expected {what or 'a string'}, got {value!r}")
+    if (
+        not isinstance(value, str)
+        or len(value) > longest
+        or (pattern is not None and not pattern.fullmatch(value))
+    ):
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+        raise WireError(name, f"expected {what or f'a string of at most {longest}'}, got {shown!r}")
     return value
 
 
@@ -71,9 +86,13 @@ def optional_integer(doc: Mapping[str, Any], name: str, minimum: int = 0) -> int
 
 def number(doc: Mapping[str, Any], name: str) -> float:
     value = doc.get(name)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise WireError(name, f"expected a finite number, got {value!r}")
-    return float(value)
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an integer beyond any float stays NaN
+            number = float(value)
+    if not math.isfinite(number):
+        raise WireError(name, f"expected a finite number, got {str(value)[:80]}")
+    return number
 
 
 def optional_number(doc: Mapping[str, Any], name: str) -> float | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +26,7 @@ from vigil.metrics import BY_NAME
 from vigil.wire import document
 from vigil.wire.batch import PATIENT_ID
 from vigil.wire.errors import WireError
+from vigil.wire.times import iso, parse_iso
 from vigil.wire.topics import GATEWAY_ID
 
 RULE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -54,6 +55,12 @@ class AnalyticsEvent:
     gateway: str | None = None
     description: str = ""
     """What the rule says, in the words of the scale the patient is judged on."""
+
+    @property
+    def onset(self) -> datetime | None:
+        """When the condition began, from the evidence (the decoder checked it is a time)."""
+        onset = self.evidence.get("onset")
+        return parse_iso(self.evidence, "onset") if isinstance(onset, str) else None
 
     def encode(self) -> bytes:
         return document.dump(self.document())
@@ -91,7 +98,7 @@ class AnalyticsEvent:
             kind=document.choice(doc, "kind", EventKind),
             time=parse_iso(doc, "time"),
             value=document.optional_number(doc, "value"),
-            evidence=document.as_object(doc.get("evidence", {}), "evidence"),
+            evidence=_evidence(doc.get("evidence", {})),
             gateway=(
                 None
                 if doc.get("gateway") is None
@@ -101,21 +108,12 @@ class AnalyticsEvent:
         )
 
 
-def iso(moment: datetime) -> str:
-    """UTC with milliseconds and a Z, e.g. 2026-11-25T16:00:15.000Z."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def iso_of_ms(ms: int) -> str:
-    return iso(datetime.fromtimestamp(ms / 1000, UTC))
-
-
-def parse_iso(doc: dict[str, Any], name: str) -> datetime:
-    text = document.text(doc, name, what="an ISO 8601 time")
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise WireError(name, f"expected an ISO 8601 time, got {text!r}") from None
-    if moment.tzinfo is None:
-        raise WireError(name, f"expected a time with its UTC offset, got {text!r}")
-    return moment.astimezone(UTC)
+def _evidence(value: Any) -> dict[str, Any]:
+    """Free-form per rule, but for its ``onset``, which the alert keeps as a time."""
+    evidence = document.as_object(value, "evidence")
+    if "onset" in evidence:
+        try:
+            parse_iso(evidence, "onset")
+        except WireError as exc:
+            raise WireError("evidence.onset", exc.problem) from None
+    return evidence

@@ -19,7 +19,6 @@ from vigil.wire.batch import PATIENT_ID
 from vigil.wire.errors import WireError
 
 KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
-MAX_TEXT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +27,11 @@ class PatientMessage:
     alerts: tuple[int, ...]
     text: str
     idempotency_key: str
+
+    def __post_init__(self) -> None:
+        """What the decoder would refuse is refused here, so no sender makes it."""
+        if not self.text.strip() or len(self.text) > document.MAX_TEXT:
+            raise ValueError(f"a patient message has 1-{document.MAX_TEXT} characters of text")
 
     def encode(self) -> bytes:
         return document.dump(self.document())
@@ -47,8 +51,8 @@ class PatientMessage:
         if not isinstance(alerts, list) or not all(type(a) is int and a >= 0 for a in alerts):
             raise WireError("alerts", f"expected an array of alert ids, got {alerts!r}")
         text = document.text(doc, "text")
-        if not text.strip() or len(text) > MAX_TEXT:
-            raise WireError("text", f"expected 1-{MAX_TEXT} characters of text")
+        if not text.strip():
+            raise WireError("text", "expected the message's text, got none")
         return cls(
             patient=document.text(doc, "patient", PATIENT_ID, "a patient id"),
             alerts=tuple(alerts),

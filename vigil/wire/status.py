@@ -10,7 +10,6 @@ decode as None, and None fields are left out when encoding.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,8 +18,6 @@ from vigil.wire import document
 from vigil.wire.batch import DEVICE_ID, PATIENT_ID
 from vigil.wire.errors import WireError
 from vigil.wire.topics import GATEWAY_ID
-
-LABEL = re.compile(r"^[\x20-\x7e]{0,200}$")
 
 
 class Presence(StrEnum):
@@ -129,7 +126,7 @@ class DeviceReport:
         }
         for name in _DEVICE_LABELS:
             if doc.get(name) is not None:
-                values[name] = document.text(doc, name, LABEL, "up to 200 printable characters")
+                values[name] = document.text(doc, name)
         for name in _DEVICE_COUNTS:
             if doc.get(name) is not None:
                 values[name] = document.integer(doc, name)

@@ -13,7 +13,7 @@ class Topics:
     """The topics of one gateway (or, with ``gateway='+'``, the filter over all of them)."""
 
     def __init__(self, gateway: str) -> None:
-        if gateway != "+" and not GATEWAY_ID.match(gateway):
+        if gateway != "+" and not GATEWAY_ID.fullmatch(gateway):
             raise ValueError(
                 f"gateway id {gateway!r} is not valid: use 1-64 letters, digits, '.', '_' or '-'"
             )

@@ -111,7 +111,7 @@ def test_alerts_as_fhir_flags(api) -> None:  # type: ignore[no-untyped-def]
     assert [e["resource"]["id"] for e in active["entry"]] == [str(ids[0])]
     missing = client.get("/fhir/Flag", headers=auth)
     assert missing.status_code == 400 and missing.json()["resourceType"] == "OperationOutcome"
-    assert audit_rows(url)[-2][1:] == ("search", "Flag", "success", ["p1"])
+    assert audit_rows(url)[-2][1:] == ("search", "/fhir/Flag", "success", ["p1"])
 
 
 def test_notifications_as_fhir_communications(api) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 -- The TimescaleDB variant of 003_partitions_and_rollup.sql, applied instead of it when
--- `CREATE EXTENSION timescaledb` works (ingest/migrate.py). The same tables and columns
+-- `CREATE EXTENSION timescaledb` works (vigil/db/migrate.py). The same tables and columns
 -- serve both: `observation` becomes a hypertable of one-day chunks, compressed after 7
 -- days (segmented by patient and metric, so a patient's series decompresses alone), and
 -- `observation_1m` a continuous aggregate with real-time aggregation, so readers see the
