@@ -68,7 +68,8 @@ def send_apprise(url: str, patient: str, bodies: list[dict[str, Any]]) -> None:
     what = bodies[0]["rule"] if len(bodies) == 1 else f"{len(bodies)} alerts"
     title = f"Vigil {priority.upper()}: {what} ({patient})"
     text = "\n".join(
-        f"{b['rule']}: {b['metric']} {b['value']} at {b['time']} (alert {b['alert']}: "
+        f"{'worse, ' if b.get('revision') else ''}{b['rule']}: {b['metric']} {b['value']} at"
+        f" {b['time']} (alert {b['alert']}: "
         f"`vigil alerts ack {b['alert']} --by NAME`)"
         for b in bodies
     )

@@ -132,7 +132,10 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
             {
                 "id": a.id,
                 "patient": a.patient,
+                "family": a.family,
                 "rule": a.rule,
+                "rules": a.rules,
+                "repetitions": a.repetitions,
                 "priority": a.priority,
                 "state": a.state,
                 "inhibited": a.inhibited_by is not None,
@@ -154,8 +157,11 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
             else ""
         )
         cleared = "" if a.cleared_at is None else f", cleared {a.cleared_at:%H:%M:%S}"
+        if a.cleared_at is not None and a.state == "triggered" and a.priority == "high":
+            cleared += " (unacknowledged: `vigil alerts ack`)"
+        again = f" x{a.repetitions + 1}" if a.repetitions else ""
         when = f"{a.triggered_at:%Y-%m-%d %H:%M:%S}"
-        what = f"{a.id:>6} {a.priority:<6} {a.state:<12} {a.patient:<12} {a.rule}"
+        what = f"{a.id:>6} {a.priority:<6} {a.state:<12} {a.patient:<12} {a.rule}{again}"
         print(f"{what}{flags}  {when}{cleared}")
     return 0
 

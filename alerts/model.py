@@ -1,8 +1,8 @@
 """What an alert is: its priority, who must hear of it, and what the patient is told.
 
 Priorities follow IEC 60601-1-8: *high* needs an immediate response (a hard limit: SpO2
-below 88 %, a pulse above 150 or below 35), *medium* a prompt one (a NEWS2 red score held a
-minute), *low* awareness (a drift from the patient's own baseline, a sensor to check).
+below 88 %, a pulse above 150 or below 35), *medium* a prompt one (a NEWS2 red score held),
+*low* awareness (a drift from the patient's own baseline, a sensor to check).
 Technical conditions go to the patient first: they can fix a probe, a nurse cannot.
 """
 

@@ -1,12 +1,12 @@
 """What an alert owes: the notifications written in the same transaction as the change that
 causes them, for the dispatcher to deliver after commit.
 
-When an alert is first told, the care team's webhooks and the first tier of its members
-are owed a message (low priority waits out the team's quiet hours), and the patient their
-plain-language message on their gateway's inbox and their own channels. A high-priority
-alert nobody acknowledges in time is owed to the next tier (:func:`escalate`). Each
-notification has an idempotency key that is the same for every attempt and names no
-address.
+When an alert is first told, and again each time its episode worsens, the care team's
+webhooks and the first tier of its members are owed a message (low priority waits out the
+team's quiet hours), and the patient their plain-language message on their gateway's inbox
+and their own channels. A high-priority alert nobody acknowledges in time is owed to the
+next tier (:func:`escalate`). Each notification has an idempotency key that is the same for
+every attempt and names no address.
 """
 
 from __future__ import annotations
@@ -40,16 +40,21 @@ class Channels:
 
 
 def notify(
-    conn: psycopg.Connection, alert_id: int, event: AnalyticsEvent, channels: Channels
+    conn: psycopg.Connection,
+    alert_id: int,
+    event: AnalyticsEvent,
+    channels: Channels,
+    revision: int = 0,
 ) -> None:
-    """Everything an alert owes when it is first told: the webhooks, the first tier of the
-    care team (and, for a high priority, the time the next tier is due), the patient."""
+    """Everything an alert owes when it is told, first (``revision`` 0) or again because it
+    worsened: the webhooks, the first tier of the care team (and, for a high priority, the
+    time the next tier is due), the patient."""
     kind = kind_of(event.rule)
-    body = _body(alert_id, event)
+    body = _body(alert_id, event, revision)
     if CARE_TEAM in kind.audience:
         for url in channels.care_team_webhooks:
-            _owe(conn, alert_id, "webhook", url, CARE_TEAM, body)
-        told = _tell_tier(conn, alert_id, event.patient, 1, body, kind.priority)
+            _owe(conn, alert_id, revision, "webhook", url, CARE_TEAM, body)
+        told = _tell_tier(conn, alert_id, revision, event.patient, 1, body, kind.priority)
         if told and kind.priority == Priority.HIGH:
             conn.execute(
                 "UPDATE alert SET tier = 1,"
@@ -61,29 +66,29 @@ def notify(
     text = channels.patient_messages.get(event.rule, kind.patient_message)
     if PATIENT not in kind.audience or not text:
         return
-    message = {"alert": alert_id, "patient": event.patient, "text": text}
+    message = {"alert": alert_id, "revision": revision, "patient": event.patient, "text": text}
     if event.gateway and channels.patient_inbox:
-        _owe(conn, alert_id, "mqtt", event.gateway, PATIENT, message)
+        _owe(conn, alert_id, revision, "mqtt", event.gateway, PATIENT, message)
     contacts = conn.execute(
         "SELECT contact FROM patient_contact WHERE patient = %s ORDER BY contact",
         (event.patient,),
     )
     for (contact,) in contacts.fetchall():
-        _owe(conn, alert_id, "apprise", contact, PATIENT, message)
+        _owe(conn, alert_id, revision, "apprise", contact, PATIENT, message)
 
 
 def escalate(conn: psycopg.Connection, channels: Channels) -> list[int]:
     """High-priority alerts nobody acknowledged in time: the next tier is told (and the one
     after it is due in ``escalate_after_s``); with no tier left, escalation stops, recorded."""
     due = conn.execute(
-        "SELECT id, patient, tier, evidence FROM alert WHERE escalate_at <= now()"
+        "SELECT id, patient, tier, evidence, revision FROM alert WHERE escalate_at <= now()"
         " AND state = 'triggered' AND inhibited_by IS NULL"
         " AND (snoozed_until IS NULL OR snoozed_until <= now()) FOR UPDATE SKIP LOCKED"
     ).fetchall()
     escalated = []
-    for alert_id, patient, tier, evidence in due:
-        body = _body(alert_id, AnalyticsEvent.from_document(evidence))
-        if _tell_tier(conn, alert_id, patient, tier + 1, body, Priority.HIGH):
+    for alert_id, patient, tier, evidence, revision in due:
+        body = _body(alert_id, AnalyticsEvent.from_document(evidence), revision)
+        if _tell_tier(conn, alert_id, revision, patient, tier + 1, body, Priority.HIGH):
             conn.execute(
                 "UPDATE alert SET tier = %s, escalate_at = now() + make_interval(secs => %s),"
                 " updated = now() WHERE id = %s",
@@ -100,6 +105,7 @@ def escalate(conn: psycopg.Connection, channels: Channels) -> list[int]:
 def _tell_tier(
     conn: psycopg.Connection,
     alert_id: int,
+    revision: int,
     patient: str,
     tier: int,
     body: dict[str, Any],
@@ -120,6 +126,7 @@ def _tell_tier(
         _owe(
             conn,
             alert_id,
+            revision,
             "apprise",
             contact,
             CARE_TEAM,
@@ -129,10 +136,12 @@ def _tell_tier(
     return len(members)
 
 
-def _body(alert_id: int, event: AnalyticsEvent) -> dict[str, Any]:
-    """What the care team is told of one alert (a webhook's ``alerts`` lists these)."""
+def _body(alert_id: int, event: AnalyticsEvent, revision: int) -> dict[str, Any]:
+    """What the care team is told of one alert (a webhook's ``alerts`` lists these): the
+    condition that opened it or, from revision 1, the one that made it worse."""
     return {
         "alert": alert_id,
+        "revision": revision,
         "patient": event.patient,
         "rule": event.rule,
         "priority": kind_of(event.rule).priority.value,
@@ -146,6 +155,7 @@ def _body(alert_id: int, event: AnalyticsEvent) -> dict[str, Any]:
 def _owe(
     conn: psycopg.Connection,
     alert_id: int,
+    revision: int,
     channel: str,
     target: str,
     audience: str,
@@ -153,22 +163,24 @@ def _owe(
     not_before: datetime | None = None,
 ) -> None:
     conn.execute(
-        "INSERT INTO notification (alert, channel, target, audience, body, idempotency_key,"
-        " next_attempt) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
+        "INSERT INTO notification (alert, revision, channel, target, audience, body,"
+        " idempotency_key, next_attempt) VALUES (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
         (
             alert_id,
+            revision,
             channel,
             target,
             audience,
             json.dumps(body),
-            _key(alert_id, channel, target, audience),
+            _key(alert_id, revision, channel, target, audience),
             not_before,
         ),
     )
 
 
-def _key(alert_id: int, channel: str, target: str, audience: str) -> str:
-    """The idempotency key a receiver sees: the same for every attempt of a delivery, and
-    naming no address."""
+def _key(alert_id: int, revision: int, channel: str, target: str, audience: str) -> str:
+    """The idempotency key a receiver sees: the same for every attempt of a delivery, new
+    for each telling of the alert, and naming no address."""
     digest = hashlib.blake2s(f"{channel} {target} {audience}".encode(), digest_size=6)
-    return f"vigil-alert-{alert_id}-{digest.hexdigest()}"
+    told = f"{alert_id}" if revision == 0 else f"{alert_id}.{revision}"
+    return f"vigil-alert-{told}-{digest.hexdigest()}"

@@ -28,9 +28,18 @@ STATES: dict[str, tuple[State, ...]] = {
 class Alert:
     id: int
     patient: str
+    family: str
+    """The vital sign of the episode ('spo2', 'pulse'), or its one rule's name."""
     rule: str
+    """The rule that set the episode's priority."""
+    rules: list[str]
+    """Every rule that has held in the episode, the first first."""
     active: list[str]
-    """Metrics whose condition holds now; empty once all have cleared."""
+    """The conditions holding now, as ``rule:metric``; empty once all have cleared."""
+    repetitions: int
+    """How often its conditions came back after all had ended."""
+    revision: int
+    """How often people were told anew because it worsened."""
     priority: str
     state: str
     inhibited_by: int | None
@@ -58,8 +67,9 @@ class Alert:
 
 
 _COLUMNS = (
-    "id, patient, rule, active, priority, state, inhibited_by, triggered_at, onset,"
-    " cleared_at, snoozed_until, tier, gateway, evidence, updated, description,"
+    "id, patient, family, rule, rules, active, repetitions, revision, priority, state,"
+    " inhibited_by, triggered_at, onset, cleared_at, snoozed_until, tier, gateway, evidence,"
+    " updated, description,"
     " (SELECT count(*) FROM notification n WHERE n.alert = alert.id AND n.state = 'failed')"
 )
 

@@ -1,26 +1,35 @@
 """The alert lifecycle in the database: every change and the notifications it owes, in the
 caller's transaction.
 
-An analytics event that *persisted* opens an alert for (patient, rule), or joins the one
-open (deduplication: a second stream of the same rule adds its metric, a repeat changes
-nothing). *Cleared* removes the metric; when none is left the condition has cleared, and
-:func:`auto_resolve` resolves alerts whose condition stayed clear long enough. A person
-acknowledges, resolves or snoozes with their name recorded (:func:`act`). An SpO2 alert
-while the oximeter's 'check the sensor' alert holds is recorded and not told; when the
-sensor is back it is told if its condition still holds. What an alert owes is written to
-the outbox (:mod:`alerts.outbox`) in the same transaction.
+An alert is a patient *episode* (:mod:`alerts.episodes`): an analytics event that
+*persisted* opens the one alert of its patient and family (every SpO2 rule, every pulse
+rule), or joins it, comes back in it or worsens it, and *cleared* ends its condition; the
+row is read into an :class:`~alerts.episodes.Episode`, stepped by the same functions the
+benchmark of alert quality runs, and written back. People are told when an episode opens
+and again when it worsens; a repetition is counted, not told. :func:`auto_resolve` resolves
+episodes clear long enough, high priority only once acknowledged. A person acknowledges,
+resolves or snoozes with their name recorded (:func:`act`). An SpO2 episode while the
+oximeter's 'check the sensor' condition holds is recorded and not told; when the sensor is
+back it is told if its condition still holds. What an alert owes is written to the outbox
+(:mod:`alerts.outbox`) in the same transaction.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
+from alerts import episodes
+from alerts.episodes import Episode, Step, condition, family_of
 from alerts.history import SYSTEM, record
-from alerts.model import SPO2_CLINICAL, State, kind_of
+from alerts.model import SPO2_CLINICAL, Priority, State, kind_of
 from alerts.outbox import Channels, notify
 from vigil.wire.events import AnalyticsEvent, EventKind
+
+SENSOR_OFF_SPO2 = condition("check_sensor", "spo2")
+"""The oximeter's 'check the sensor' condition, which inhibits SpO2 episodes."""
 
 
 class AlertError(ValueError):
@@ -47,32 +56,60 @@ def take_event(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channe
     return None  # 'started' is not yet an alert candidate
 
 
+_EPISODE = (
+    "SELECT id, family, priority, rules, active, cleared_at, state = 'acknowledged',"
+    " repetitions, inhibited_by FROM alert WHERE patient = %s AND state <> 'resolved'"
+)
+
+
+def _episode(row: tuple[Any, ...]) -> tuple[int, Episode, int | None]:
+    """An alert row (selected by :data:`_EPISODE`) as the episode it is, with its id and
+    the alert inhibiting it."""
+    alert_id, family, priority, rules, active, cleared_at, acknowledged, again, by = row
+    episode = Episode(
+        family, Priority(priority), tuple(rules), tuple(active), cleared_at, acknowledged, again
+    )
+    return int(alert_id), episode, by
+
+
 def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int:
-    patient, rule, metric = event.patient, event.rule, event.metric
     row = conn.execute(
-        "SELECT id, active FROM alert WHERE patient = %s AND rule = %s AND state <> 'resolved'"
-        " FOR UPDATE",
-        (patient, rule),
+        f"{_EPISODE} AND family = %s FOR UPDATE", (event.patient, family_of(event.rule))
     ).fetchone()
-    if row is not None:
-        alert_id, active = row
-        if metric not in active:
-            conn.execute(
-                "UPDATE alert SET active = array_append(active, %s), cleared_at = NULL,"
-                " updated = now() WHERE id = %s",
-                (metric, alert_id),
-            )
-            record(conn, alert_id, "condition_holds", SYSTEM, f"{metric} also")
-        return int(alert_id)
+    if row is None:
+        return _open(conn, event, channels)
+    alert_id, before, inhibited_by = _episode(row)
+    after, step = episodes.persisted(before, event.rule, event.metric, kind_of(event.rule).priority)
+    conn.execute(
+        "UPDATE alert SET priority = %s, rules = %s, active = %s, cleared_at = NULL,"
+        " repetitions = %s, updated = now() WHERE id = %s",
+        (after.priority.value, list(after.rules), list(after.active), after.repetitions, alert_id),
+    )
+    held = condition(event.rule, event.metric)
+    if step == Step.REPEATED:
+        record(conn, alert_id, "recurred", SYSTEM, f"{held}, repetition {after.repetitions}")
+    elif step == Step.JOINED and held not in before.active:
+        record(conn, alert_id, "condition_holds", SYSTEM, f"{held} also")
+    if step == Step.WORSENED:
+        _worsened(conn, alert_id, event, before.priority, inhibited_by, channels)
+    if held == SENSOR_OFF_SPO2 and held not in before.active:
+        _inhibit_open_spo2_alerts(conn, event.patient, alert_id)
+    return alert_id
+
+
+def _open(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int:
+    patient, rule = event.patient, event.rule
     inhibitor = _inhibitor(conn, patient, rule)
     inserted = conn.execute(
-        "INSERT INTO alert (patient, rule, active, priority, state, inhibited_by,"
-        " triggered_at, onset, gateway, evidence, event_id, description)"
-        " VALUES (%s, %s, %s, %s, 'triggered', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        "INSERT INTO alert (patient, family, rule, rules, active, priority, state,"
+        " inhibited_by, triggered_at, onset, gateway, evidence, event_id, description)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'triggered', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (
             patient,
+            family_of(rule),
             rule,
-            [metric],
+            [rule],
+            [condition(rule, event.metric)],
             kind_of(rule).priority.value,
             inhibitor,
             event.time,
@@ -89,20 +126,42 @@ def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channe
         record(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
         return alert_id
     record(conn, alert_id, State.TRIGGERED, SYSTEM)
-    if rule == "check_sensor" and metric == "spo2":
+    if condition(rule, event.metric) == SENSOR_OFF_SPO2:
         _inhibit_open_spo2_alerts(conn, patient, alert_id)
     notify(conn, alert_id, event, channels)
     return alert_id
 
 
+def _worsened(
+    conn: psycopg.Connection,
+    alert_id: int,
+    event: AnalyticsEvent,
+    was: Priority,
+    inhibited_by: int | None,
+    channels: Channels,
+) -> None:
+    """A worse condition heads the episode: its rule, words and evidence; unacknowledged
+    again, and everyone told again (unless the sensor is off: then when it is back)."""
+    row = conn.execute(
+        "UPDATE alert SET rule = %s, description = %s, evidence = %s, event_id = %s,"
+        " revision = revision + 1, state = 'triggered' WHERE id = %s RETURNING revision",
+        (event.rule, event.description, event.encode().decode(), event.id, alert_id),
+    ).fetchone()
+    assert row is not None
+    note = f"{was.value} to {kind_of(event.rule).priority.value}: {event.rule}"
+    record(conn, alert_id, "worsened", SYSTEM, note)
+    if inhibited_by is None:
+        notify(conn, alert_id, event, channels, revision=int(row[0]))
+
+
 def _inhibitor(conn: psycopg.Connection, patient: str, rule: str) -> int | None:
-    """The open 'check the sensor' alert of the patient's oximeter, for an SpO2 rule."""
+    """The open 'check the sensor' episode of the patient's oximeter, for an SpO2 rule."""
     if rule not in SPO2_CLINICAL:
         return None
     row = conn.execute(
         "SELECT id FROM alert WHERE patient = %s AND rule = 'check_sensor'"
-        " AND state <> 'resolved' AND 'spo2' = ANY(active)",
-        (patient,),
+        " AND state <> 'resolved' AND %s = ANY(active)",
+        (patient, SENSOR_OFF_SPO2),
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -118,43 +177,54 @@ def _inhibit_open_spo2_alerts(conn: psycopg.Connection, patient: str, inhibitor:
 
 
 def _cleared(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int | None:
-    row = conn.execute(
-        "UPDATE alert SET active = array_remove(active, %s), updated = now(),"
-        " cleared_at = CASE WHEN array_remove(active, %s) = '{}' THEN %s END"
-        " WHERE patient = %s AND rule = %s AND state <> 'resolved' RETURNING id, cleared_at",
-        (event.metric, event.metric, event.time, event.patient, event.rule),
-    ).fetchone()
-    if row is None:
+    ended = condition(event.rule, event.metric)
+    row = conn.execute(f"{_EPISODE} AND %s = ANY(active) FOR UPDATE", (event.patient, ended))
+    found = row.fetchone()
+    if found is None:
         return None
-    alert_id, cleared_at = row
-    if cleared_at is not None:
-        record(conn, alert_id, "condition_cleared", SYSTEM)
-        if event.rule == "check_sensor":
-            _lift_inhibition(conn, alert_id, channels)
-    return int(alert_id)
+    alert_id, before, _ = _episode(found)
+    after = episodes.cleared(before, event.rule, event.metric, event.time)
+    conn.execute(
+        "UPDATE alert SET active = %s, cleared_at = %s, updated = now() WHERE id = %s",
+        (list(after.active), after.cleared_at, alert_id),
+    )
+    if after.cleared_at is not None and before.cleared_at is None:
+        latched = after.priority == Priority.HIGH and not after.acknowledged
+        note = "open until acknowledged (high priority latches)" if latched else ""
+        record(conn, alert_id, "condition_cleared", SYSTEM, note)
+    if ended == SENSOR_OFF_SPO2:
+        _lift_inhibition(conn, alert_id, channels)
+    return alert_id
 
 
 def _lift_inhibition(conn: psycopg.Connection, inhibitor: int, channels: Channels) -> None:
-    """The sensor is back: alerts it held back are told now if their condition still
-    holds and nobody has seen them (a read sensor showing the same thing is news)."""
+    """The oximeter is back: episodes it held back are told now if their condition still
+    holds and nobody was told of them as they are (a read sensor showing the same thing is
+    news)."""
     rows = conn.execute(
         "UPDATE alert SET inhibited_by = NULL, updated = now() WHERE inhibited_by = %s"
-        " RETURNING id, state, cleared_at IS NULL, evidence",
+        " RETURNING id, state, cleared_at IS NULL, evidence, revision",
         (inhibitor,),
     ).fetchall()
-    for alert_id, state, holds, evidence in rows:
+    for alert_id, state, holds, evidence, revision in rows:
         record(conn, alert_id, "inhibition_lifted", SYSTEM, f"alert {inhibitor} cleared")
-        told = conn.execute("SELECT 1 FROM notification WHERE alert = %s LIMIT 1", (alert_id,))
+        told = conn.execute(
+            "SELECT 1 FROM notification WHERE alert = %s AND revision = %s LIMIT 1",
+            (alert_id, revision),
+        )
         if state == State.TRIGGERED and holds and told.fetchone() is None:
-            notify(conn, alert_id, AnalyticsEvent.from_document(evidence), channels)
+            event = AnalyticsEvent.from_document(evidence)
+            notify(conn, alert_id, event, channels, revision=revision)
 
 
 def auto_resolve(conn: psycopg.Connection, clear_for_s: float) -> list[int]:
-    """Resolve the alerts whose condition has stayed clear for ``clear_for_s``."""
+    """Resolve the episodes whose conditions have stayed clear for ``clear_for_s``; a high
+    priority one only once somebody has acknowledged it (it latches)."""
     rows = conn.execute(
         "UPDATE alert SET state = 'resolved', escalate_at = NULL, updated = now()"
         " WHERE state <> 'resolved' AND cleared_at IS NOT NULL"
-        " AND cleared_at <= now() - make_interval(secs => %s) RETURNING id",
+        " AND cleared_at <= now() - make_interval(secs => %s)"
+        " AND (priority <> 'high' OR state = 'acknowledged') RETURNING id",
         (clear_for_s,),
     ).fetchall()
     for (alert_id,) in rows:

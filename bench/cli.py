@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from vigil.commands import Commands, UserError, duration, positive_int
@@ -58,6 +59,19 @@ def register(commands: Commands) -> None:
         default=[],
         metavar="RULE",
         help="turn an optional rule on as well (hr_rising, novelty; repeatable)",
+    )
+    alerts.add_argument(
+        "--real",
+        type=Path,
+        metavar="DIR",
+        help="real recordings too (e.g. ../shared/real-vitals): each night as recorded, and "
+        "copies with labelled episodes laid over it",
+    )
+    alerts.add_argument(
+        "--copies",
+        type=positive_int,
+        default=10,
+        help="with --real: copies of each night per kind of episode laid over it (10)",
     )
     alerts.set_defaults(run=_alerts)
 
@@ -127,7 +141,12 @@ def _alerts(args: argparse.Namespace, _settings: Settings) -> int:
     if unknown:
         names = ", ".join(r.name for r in OPTIONAL)
         raise UserError(f"--optional {', '.join(sorted(unknown))}: one of {names}")
-    return _report(lambda: bench_alerts(args.patients, args.hours, args.seed, tuple(args.optional)))
+    if args.real is not None and not args.real.is_dir():
+        raise UserError(f"--real {args.real}: not a folder of recordings")
+    optional = tuple(args.optional)
+    return _report(
+        lambda: bench_alerts(args.patients, args.hours, args.seed, optional, args.real, args.copies)
+    )
 
 
 def _latency(args: argparse.Namespace, _settings: Settings) -> int:

@@ -1,11 +1,15 @@
 """Labelled scenarios: simulated patient-days at 1 Hz with the events a detector must catch
 and the artefacts it must not be fooled by, marked where they are.
 
-Every patient has a day of ordinary physiology: heart rate and SpO2 wandering around their
-own baseline (slow AR(1) noise plus measurement noise, rounded as devices report them), a
-night of sleep (pulse 8-14 /min lower, SpO2 a point or two lower, brief shallow dips) and a
-few bouts of activity (pulse 15-40 /min up for 5-40 minutes). A scenario adds one kind of
-trouble on top:
+Every patient has a day of ordinary physiology, with what real nights show
+(``../shared/real-vitals``): heart rate and SpO2 wandering around their own baseline (AR(1)
+noise over a minute and a slow drift over hours, measurement noise, rounded as devices
+report them and held for 1-4 s by devices that refresh slowly); a night of sleep (pulse
+8-14 /min lower, SpO2 a point or two lower, REM periods another point lower for 10-25
+minutes, and up to a dozen brief dips of 2-6 points an hour, which put a sleeper at 88-92 %
+for tens of seconds again and again); a few bouts of activity (pulse 15-40 /min up for 5-40
+minutes); motion bursts, mostly while awake; and readings lost for seconds to minutes, now
+and then, as a home's Bluetooth loses them. A scenario adds one kind of trouble on top:
 
 - ``desaturation``: SpO2 ramps down to a nadir of 75-87.5 %, holds, and ramps back; labelled
   where the clean signal is below 88 %, each 30-180 s long;
@@ -20,7 +24,9 @@ trouble on top:
 - ``normal``: nothing but the day itself.
 
 Labels are intervals of the *clean* signal (before measurement noise): the time a clinician
-would say the condition began and ended. Values are generated with numpy in whole arrays,
+would say the condition began and ended. What the ordinary day does by itself past the
+evaluation's definitions (a sleeper's dip below 88 % for 30 s) is labelled as well: it is an
+event, whichever scenario it happens in. Values are generated with numpy in whole arrays,
 so a hundred patient-days take seconds.
 """
 
@@ -32,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import lfilter
 
+from analytics.evaluation import signal_events
 from vigil import metrics
 from vigil.wire.quality import Quality
 
@@ -89,41 +96,76 @@ class _Day:
         self.hr_base = float(rng.uniform(58, 88))
         self.spo2_base = float(rng.uniform(94.5, 98.5))
         hour = self.t / 3600 % 24
-        asleep = _trapezoid(hour, 23.0, 7.0 + 24, ramp=0.3) + _trapezoid(hour + 24, 23, 31, 0.3)
+        asleep = trapezoid(hour, 23.0, 7.0 + 24, ramp=0.3) + trapezoid(hour + 24, 23, 31, 0.3)
+        self.asleep = asleep
+        slower = min(float(rng.uniform(8, 14)), self.hr_base - 50)  # asleep: 50 /min or more
         self.hr = (
             self.hr_base
-            - rng.uniform(8, 14) * asleep
+            - slower * asleep
             + _ar1(rng, seconds, sigma=3.0, tau_s=60)
+            + _ar1(rng, seconds, sigma=2.0, tau_s=7200)
             + self._bouts(asleep)
         )
         self.spo2 = (
             self.spo2_base
             - rng.uniform(0.8, 1.8) * asleep
             + _ar1(rng, seconds, sigma=0.6, tau_s=30)
-            + self._sleep_dips(asleep)
+            + _ar1(rng, seconds, sigma=0.4, tau_s=7200)
+            + self._rem(asleep)
         )
+        self.spo2 += self._sleep_dips(asleep)
         self.flags = {HR: np.zeros(seconds, np.int32), SPO2: np.zeros(seconds, np.int32)}
         self.present = {HR: np.ones(seconds, bool), SPO2: np.ones(seconds, bool)}
         self.artefact = {HR: np.full(seconds, np.nan), SPO2: np.full(seconds, np.nan)}
         self.busy = np.zeros(seconds, bool)
         """Seconds already given to a scripted episode (episodes never overlap)."""
+        self.hold_s = {HR: int(rng.choice([1, 1, 2, 3])), SPO2: int(rng.choice([1, 1, 2, 4]))}
+        """How often each device refreshes the value it reports (many hold it for seconds)."""
+        self._motion(int(rng.integers(5, 21) * seconds / 86400 + 0.5), awake_only=True)
+        self._brief_losses()
 
     def _bouts(self, asleep: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         extra = np.zeros(self.n)
         for _ in range(int(self.rng.integers(3, 7) * self.n / 86400 + 0.5)):
             length = self.rng.uniform(5, 40) * 60
             start = self.rng.uniform(0, max(self.n - length, 1))
-            lift = self.rng.uniform(15, 40) * _trapezoid(self.t, start, start + length, 180)
+            lift = self.rng.uniform(15, 40) * trapezoid(self.t, start, start + length, 180)
             extra = np.maximum(extra, lift * (1 - asleep))
         return extra
 
+    def _rem(self, asleep: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """REM sleep, every 80-110 minutes for 10-25 of them: breathing shallower and less
+        regular, saturation half a point to a point and a half lower."""
+        lower = np.zeros(self.n)
+        at = float(self.rng.uniform(60, 100)) * 60
+        while at < self.n:
+            length = self.rng.uniform(10, 25) * 60
+            lower -= self.rng.uniform(0.5, 1.5) * trapezoid(self.t, at, at + length, 120)
+            at += length + self.rng.uniform(80, 110) * 60
+        return lower * asleep
+
     def _sleep_dips(self, asleep: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Brief dips of sleep (a hypopnoea, a sigh, a turn): 2-6 points for 10-45 s, from
+        none to a dozen an hour of sleep, as in older adults without a sleep disorder
+        (a 3 % oxygen desaturation index under 15 an hour is not sleep apnoea)."""
         dips = np.zeros(self.n)
-        for _ in range(int(self.rng.integers(0, 10) * self.n / 86400 + 0.5)):
+        rate = self.rng.uniform(0, 12) / 3600
+        for _ in range(int(rate * float(asleep.sum()) + 0.5)):
             start = self.rng.uniform(0, self.n - 60)
-            length = self.rng.uniform(10, 40)
-            dips -= self.rng.uniform(2, 4) * _trapezoid(self.t, start, start + length, 5)
+            length = self.rng.uniform(10, 45)
+            ramp = self.rng.uniform(4, 10)
+            dips -= self.rng.uniform(2, 6) * trapezoid(self.t, start, start + length, ramp)
         return dips * asleep
+
+    def _brief_losses(self) -> None:
+        """A home's Bluetooth: readings lost for 2 s to 3 minutes, now and then, from one
+        device or both (under the five minutes that make the 'no data' condition)."""
+        for _ in range(int(self.rng.uniform(0.5, 4) * self.n / 3600)):
+            length = float(np.clip(self.rng.lognormal(np.log(15), 1.0), 2, 180))
+            start = int(self.rng.uniform(0, self.n - length))
+            which = [(HR,), (SPO2,), (HR, SPO2)][int(self.rng.choice(3))]
+            for metric in which:
+                self.present[metric][start : start + int(length)] = False
 
     def _slot(self, length: float, margin: float = 600) -> float | None:
         """A start time for an episode of ``length`` s clear of the others by ``margin``."""
@@ -149,7 +191,7 @@ class _Day:
             start = self._slot(plateau + 2 * ramp)
             if start is None:
                 continue
-            shape = _trapezoid(self.t, start + ramp, start + ramp + plateau, ramp)
+            shape = trapezoid(self.t, start + ramp, start + ramp + plateau, ramp)
             self.spo2 = self.spo2 * (1 - shape) + nadir * shape
             window = slice(int(start), int(start + plateau + 2 * ramp) + 1)
             episodes.append(self._label("desaturation", self.spo2 < 88, window))
@@ -164,7 +206,7 @@ class _Day:
             start = self._slot(length + 2 * ramp)
             if start is None:
                 continue
-            shape = _trapezoid(self.t, start + ramp, start + ramp + length, ramp)
+            shape = trapezoid(self.t, start + ramp, start + ramp + length, ramp)
             self.hr = self.hr * (1 - shape) + target * shape
             past = self.hr > 130 if high else self.hr < 40
             kind = "tachycardia" if high else "bradycardia"
@@ -181,8 +223,16 @@ class _Day:
         return Episode(kind, T0_MS + int(inside[0]) * 1000, T0_MS + int(inside[-1]) * 1000)
 
     def motion(self) -> None:
-        for _ in range(int(self.rng.integers(20, 41) * self.n / 86400 + 0.5)):
+        self._motion(int(self.rng.integers(20, 41) * self.n / 86400 + 0.5))
+
+    def _motion(self, bursts: int, awake_only: bool = False) -> None:
+        """Bursts of 3-25 s of nonsense from a moving hand (SpO2 5-20 points low, pulse
+        doubled or halved), half of them flagged by the oximeter as motion, half not, as
+        with real devices; every day has some, mostly while awake."""
+        for _ in range(bursts):
             start = int(self.rng.uniform(0, self.n - 30))
+            if awake_only and self.asleep[start] > 0.5 and self.rng.random() < 0.8:
+                continue
             burst = slice(start, start + int(self.rng.uniform(3, 25)))
             size = burst.stop - burst.start
             self.artefact[SPO2][burst] = self.spo2[burst] - self.rng.uniform(5, 20, size)
@@ -228,12 +278,27 @@ class _Day:
                 )
         return episodes
 
+    def _unscripted(self, scripted: list[Episode]) -> list[Episode]:
+        """Events the ordinary day made by itself (a sleeper's dip below 88 % for 30 s, a
+        deep sleep's pulse under 40 for a minute), found in the clean signal by the same
+        definitions the evaluation applies to real nights, where no scripted one is."""
+        both = np.r_[np.full(self.n, HR), np.full(self.n, SPO2)]
+        found = signal_events(both, np.r_[self.t, self.t] * 1000 + T0_MS, np.r_[self.hr, self.spo2])
+        return [
+            Episode(kind, start, end)
+            for kind, start, end in found
+            if not any(e.start <= end and start <= e.end for e in scripted if e.kind == kind)
+        ]
+
     def record(
         self, patient: str, scenario: str, hours: float, episodes: list[Episode]
     ) -> PatientRecord:
+        episodes = episodes + self._unscripted(episodes)
         parts = []
         for metric, clean, noise in ((HR, self.hr, 1.0), (SPO2, self.spo2, 0.5)):
             measured = (clean + self.rng.normal(0, noise, self.n)).round()
+            hold = self.hold_s[metric]
+            measured = measured[self.t // hold * hold]  # the device's refresh
             artefact = self.artefact[metric]
             flagged_off = (self.flags[metric] & int(Quality.NO_CONTACT)) != 0
             measured = np.where(np.isnan(artefact) & ~flagged_off, measured, artefact.round())
@@ -262,7 +327,7 @@ class _Day:
         )
 
 
-def _trapezoid(
+def trapezoid(
     t: npt.NDArray[np.float64] | npt.NDArray[np.int64], start: float, end: float, ramp: float
 ) -> npt.NDArray[np.float64]:
     """0 outside, 1 on [start, end], linear ramps of ``ramp`` on either side."""

@@ -133,7 +133,10 @@ class Settings(BaseSettings):
         description="Shared secret of the webhooks' HMAC-SHA256 signature (X-Vigil-Signature)",
     )
     alerts_auto_resolve_s: float = Field(
-        default=300.0, gt=0, description="An alert resolves itself once clear this long"
+        default=3600.0,
+        gt=0,
+        description="A medium or low alert resolves itself once clear this long (a recurrence "
+        "within it is the same episode); a high one once acknowledged and clear this long",
     )
     alerts_escalate_after_s: float = Field(
         default=120.0,

@@ -10,7 +10,9 @@ latest jump is marked as an artefact, so the clinical rules ignore it and a long
 artefacts raises the technical 'check the sensor' condition instead. The price is paid by
 real abrupt changes (a sudden 2:1 heart block halves the pulse): they are seen ``hold_s``
 late. A value that has not changed at all for ``flatline_s`` (a stuck sensor, a frozen
-display value) is marked the same way.
+display value) is marked the same way, where the readings come every few seconds: a
+bedside monitor's numerics at one a minute repeat a rounded value by chance, not by being
+stuck.
 
 The marks are quality bits of their own, above the device's (they never travel on the
 wire). Per stream the state is the last valued reading, its time, the latest jump and the
@@ -125,7 +127,8 @@ class ArtefactMarker(Stage):
         change_time = self._latest(changed, t, self.change_time[s], batch)
 
         marks = np.where(valued & (t - jump_time <= self.hold_ms[s]), IMPLAUSIBLE_JUMP, 0)
-        marks |= np.where(valued & (t - change_time >= self.flatline_ms[s]), FLATLINE, 0)
+        stuck = (t - change_time >= self.flatline_ms[s]) & (t - prev_time <= _NEIGHBOURS_MS)
+        marks |= np.where(valued & stuck, FLATLINE, 0)
 
         if first.all():
             streams, at = s[valued], np.flatnonzero(valued)

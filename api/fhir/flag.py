@@ -1,5 +1,6 @@
 """An alert as a FHIR R4 Flag: a warning about the patient, active until resolved, with
-its priority in the flag-priority extension (PL, PM, PH)."""
+its priority in the flag-priority extension (PL, PM, PH) and every rule of its episode
+among the codes, the worst first."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ _PRIORITIES = {
 }
 
 
+def _text(alert: Alert) -> str:
+    """What the episode's worst rule says, how often it came back, and whether it has
+    ended (a high priority alert stays active until acknowledged, so the team sees why)."""
+    text = alert.description or ONE_WORDING.get(alert.rule, alert.rule.replace("_", " "))
+    if alert.repetitions:
+        text += f"; {alert.repetitions + 1} times"
+    if alert.cleared_at is not None and alert.state != "resolved":
+        text += f"; ended {alert.cleared_at.isoformat()}"
+    return text
+
+
 def render_flag(alert: Alert) -> dict[str, Any]:
     code, display = _PRIORITIES[alert.priority]
     period = {"start": alert.triggered_at.isoformat()}
@@ -69,8 +81,11 @@ def render_flag(alert: Alert) -> dict[str, Any]:
             }
         ],
         "code": {
-            "coding": [{"system": RULES_SYSTEM, "code": alert.rule}],
-            "text": alert.description or ONE_WORDING.get(alert.rule, alert.rule.replace("_", " ")),
+            "coding": [
+                {"system": RULES_SYSTEM, "code": rule}
+                for rule in dict.fromkeys([alert.rule, *alert.rules])
+            ],
+            "text": _text(alert),
         },
         "subject": {"reference": f"Patient/{alert.patient}"},
         "period": period,

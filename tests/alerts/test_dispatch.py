@@ -54,16 +54,17 @@ def test_a_patients_alerts_raised_together_go_as_one_message(
     conn: psycopg.Connection, receiver: Receiver
 ) -> None:
     with conn.transaction():  # one micro-batch of events
-        for e in (event("persisted"), event("persisted", "spo2_news2_red")):
+        for e in (event("persisted"), event("persisted", "check_sensor", "heart_rate")):
             take_event(conn, e, Channels(care_team_webhooks=(receiver.url,)))
     inbox, publish = sent_to_inbox()
     assert Dispatcher(conn, SECRET, publish).run_once() == 4
     (request,) = receiver.requests
-    assert [a["rule"] for a in request["body"]["alerts"]] == ["spo2_desaturation", "spo2_news2_red"]
+    assert [a["rule"] for a in request["body"]["alerts"]] == ["spo2_desaturation", "check_sensor"]
     assert request["body"]["priority"] == "high" and request["key"].startswith("vigil-group-")
     ((_, payload),) = inbox
     message = json.loads(payload)
     assert len(message["alerts"]) == 2 and message["text"].count("oxygen level") == 1
+    assert "check that the finger clip" in message["text"]
 
 
 def test_a_receiver_failing_five_times_gets_the_alert_once(

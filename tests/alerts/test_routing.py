@@ -34,9 +34,11 @@ def deliver(conn: psycopg.Connection) -> int:
     return Dispatcher(conn, "unused", lambda *_: None).run_once()
 
 
-def open_alert(conn: psycopg.Connection, rule: str = "hr_extreme_high") -> int:
+def open_alert(
+    conn: psycopg.Connection, rule: str = "hr_extreme_high", metric: str = "heart_rate"
+) -> int:
     with conn.transaction():
-        alert_id = take_event(conn, event("persisted", rule, "heart_rate"), CHANNELS)
+        alert_id = take_event(conn, event("persisted", rule, metric), CHANNELS)
     assert alert_id is not None
     return alert_id
 
@@ -74,7 +76,7 @@ def test_unacknowledged_high_priority_goes_to_the_next_tier_and_acknowledging_st
     ).fetchone()
     assert last == ("escalation_exhausted",)
 
-    second = open_alert(conn, "hr_extreme_low")
+    second = open_alert(conn, "spo2_desaturation", "spo2")  # another episode
     with conn.transaction():
         act(conn, second, "acknowledged", "nurse-a")
     assert overdue(conn) == []

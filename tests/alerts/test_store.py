@@ -14,6 +14,7 @@ from alerts.model import KINDS
 from alerts.outbox import Channels
 from alerts.store import AlertError, act, auto_resolve, take_event
 from analytics.rules import RULE_NAMES, STALE_RULE
+from vigil.db.migrate import available, migrate
 from vigil.wire.events import AnalyticsEvent
 
 pytestmark = pytest.mark.services
@@ -63,21 +64,93 @@ def test_every_rule_has_a_priority_and_audience() -> None:
     assert set(RULE_NAMES) | {STALE_RULE} <= set(KINDS)
 
 
-def test_one_open_alert_per_patient_and_rule_cleared_when_every_stream_is(
+def test_one_open_alert_per_patient_and_vital_sign_cleared_when_every_condition_is(
     conn: psycopg.Connection,
 ) -> None:
-    first = take(conn, event("persisted", "hr_extreme_high", "heart_rate"))
-    assert take(conn, event("persisted", "hr_extreme_high", "pulse_rate")) == first
-    assert len(alerts(conn)) == 1
-    take(conn, event("cleared", "hr_extreme_high", "heart_rate"))
-    assert alerts(conn)[0][3:] == (["pulse_rate"], None, False)  # still held by the oximeter
-    take(conn, event("cleared", "hr_extreme_high", "pulse_rate"))
+    first = take(conn, event("persisted", "hr_news2_red_high", "heart_rate"))
+    assert take(conn, event("persisted", "hr_news2_red_high", "pulse_rate")) == first
+    assert take(conn, event("persisted", "hr_news2_red_high", patient="p2")) != first
+    take(conn, event("cleared", "hr_news2_red_high", "heart_rate"))
+    assert alerts(conn)[0][3:] == (["hr_news2_red_high:pulse_rate"], None, False)  # oximeter
+    just_now = datetime.now(UTC).isoformat()
+    take(conn, event("cleared", "hr_news2_red_high", "pulse_rate", time=just_now))
     assert alerts(conn)[0][5] is True
     with conn.transaction():
+        assert auto_resolve(conn, 3600) == []  # a recurrence within the hour is the same one
         assert auto_resolve(conn, 0) == [first]
     assert changes(conn, first)[-1] == ("resolved", "vigil-alerts")
-    again = take(conn, event("persisted", "hr_extreme_high", "heart_rate"))
-    assert again != first and alerts(conn)[1][2] == "triggered"
+    again = take(conn, event("persisted", "hr_news2_red_high", "heart_rate"))
+    assert again != first and alerts(conn)[2][2] == "triggered"
+
+
+def test_three_rules_of_one_desaturation_are_one_alert_and_one_message(
+    conn: psycopg.Connection,
+) -> None:
+    for rule in ("spo2_desaturation", "spo2_news2_red", "spo2_below_baseline"):
+        take(conn, event("persisted", rule))
+    ((alert_id, rule, state, active, _, _),) = alerts(conn)
+    assert (rule, state) == ("spo2_desaturation", "triggered")
+    assert active == ["spo2_desaturation:spo2", "spo2_news2_red:spo2", "spo2_below_baseline:spo2"]
+    owed = conn.execute("SELECT channel, revision FROM notification ORDER BY id").fetchall()
+    assert owed == [("webhook", 0), ("mqtt", 0)]  # the care team's, the patient's
+    assert [c for c, _ in changes(conn, alert_id)].count("condition_holds") == 2
+
+
+def test_a_worse_condition_heads_the_episode_and_tells_everyone_again(
+    conn: psycopg.Connection,
+) -> None:
+    alert_id = take(conn, event("persisted", "spo2_news2_red"))
+    assert alert_id is not None
+    with conn.transaction():
+        act(conn, alert_id, "acknowledged", "nurse-a")
+    assert take(conn, event("persisted", "spo2_desaturation")) == alert_id
+    row = conn.execute(
+        "SELECT rule, priority, state, rules, revision FROM alert WHERE id = %s", (alert_id,)
+    ).fetchone()
+    assert row == (
+        "spo2_desaturation",
+        "high",
+        "triggered",  # acknowledged at medium: somebody must see it is worse
+        ["spo2_news2_red", "spo2_desaturation"],
+        1,
+    )
+    keys = conn.execute(
+        "SELECT revision, body->>'rule', idempotency_key FROM notification WHERE channel ="
+        " 'webhook' ORDER BY id"
+    ).fetchall()
+    assert [k[:2] for k in keys] == [(0, "spo2_news2_red"), (1, "spo2_desaturation")]
+    assert keys[0][2] != keys[1][2]
+    assert ("worsened", "vigil-alerts") in changes(conn, alert_id)
+
+
+def test_a_condition_coming_back_is_counted_not_told_again(conn: psycopg.Connection) -> None:
+    alert_id = take(conn, event("persisted", "spo2_news2_red"))
+    for _ in range(3):  # the dips of a sleep apnoea
+        take(conn, event("cleared", "spo2_news2_red"))
+        assert take(conn, event("persisted", "spo2_news2_red")) == alert_id
+    (repetitions,) = conn.execute("SELECT repetitions FROM alert").fetchone()  # type: ignore[misc]
+    assert repetitions == 3
+    assert conn.execute("SELECT count(*) FROM notification").fetchone() == (2,)
+    assert [c for c, _ in changes(conn, alert_id)].count("recurred") == 3
+
+
+def test_a_high_alert_that_clears_by_itself_stays_open_until_acknowledged(
+    conn: psycopg.Connection,
+) -> None:
+    alert_id = take(conn, event("persisted"))
+    assert alert_id is not None
+    take(conn, event("cleared"))
+    with conn.transaction():
+        assert auto_resolve(conn, 0) == []
+    assert alerts(conn)[0][2:] == ("triggered", [], None, True)  # cleared, unacknowledged
+    note = conn.execute(
+        "SELECT note FROM alert_change WHERE alert = %s AND change = 'condition_cleared'",
+        (alert_id,),
+    ).fetchone()
+    assert note is not None and "until acknowledged" in note[0]
+    with conn.transaction():
+        act(conn, alert_id, "acknowledged", "nurse-a")
+        assert auto_resolve(conn, 0) == [alert_id]
 
 
 def test_an_event_seen_twice_changes_nothing(conn: psycopg.Connection) -> None:
@@ -122,9 +195,13 @@ def test_a_sensor_coming_off_inhibits_the_spo2_alert_already_open(
     desat = take(conn, event("persisted"))
     strap = take(conn, event("persisted", "check_sensor", "heart_rate", patient="p2"))
     assert strap is not None and alerts(conn)[0][4] is None  # another patient's strap
-    sensor = take(conn, event("persisted", "check_sensor", "spo2"))
-    assert alerts(conn)[0][4] == sensor
+    own_strap = take(conn, event("persisted", "check_sensor", "heart_rate"))
+    assert alerts(conn)[0][4] is None  # the strap is not the oximeter
+    assert take(conn, event("persisted", "check_sensor", "spo2")) == own_strap  # one episode
+    assert alerts(conn)[0][4] == own_strap
     assert changes(conn, desat)[-1] == ("inhibited", "vigil-alerts")
+    take(conn, event("cleared", "check_sensor", "spo2"))  # the oximeter is back, the strap not
+    assert alerts(conn)[0][4] is None
 
 
 def test_people_acknowledge_resolve_and_snooze_with_their_name(conn: psycopg.Connection) -> None:
@@ -149,3 +226,35 @@ def test_people_acknowledge_resolve_and_snooze_with_their_name(conn: psycopg.Con
         ("snoozed", "dr-smith"),
         ("resolved", "nurse-jones"),
     ]
+
+
+def test_alerts_open_before_episodes_carry_on_as_episodes(empty_database_url: str) -> None:
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migration (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, name, sql in available():
+            if version < 10:
+                conn.execute(sql.encode())
+                conn.execute("INSERT INTO schema_migration VALUES (%s, %s)", (version, name))
+        for patient, rule, active, state in (
+            ("p1", "spo2_desaturation", ["spo2"], "triggered"),
+            ("p1", "spo2_news2_red", ["spo2"], "acknowledged"),
+            ("p1", "hr_extreme_high", [], "resolved"),
+            ("p2", "check_sensor", ["spo2", "heart_rate"], "triggered"),
+        ):
+            conn.execute(
+                "INSERT INTO alert (patient, rule, active, priority, state, triggered_at,"
+                " evidence, event_id) VALUES (%s, %s, %s, 'high', %s, now(), '{}', 'old')",
+                (patient, rule, active, state),
+            )
+        assert migrate(conn) == ["010_alert_episodes.sql"]
+        assert conn.execute("SELECT family, rules, active FROM alert ORDER BY id").fetchall() == [
+            ("spo2", ["spo2_desaturation"], ["spo2_desaturation:spo2"]),
+            ("spo2_news2_red", ["spo2_news2_red"], ["spo2_news2_red:spo2"]),  # one per family
+            ("pulse", ["hr_extreme_high"], []),
+            ("check_sensor", ["check_sensor"], ["check_sensor:spo2", "check_sensor:heart_rate"]),
+        ]
+        assert take(conn, event("persisted", "spo2_desaturation")) == 1  # joins the old one
+        assert take(conn, event("cleared", "spo2_news2_red")) == 2  # clears where it holds

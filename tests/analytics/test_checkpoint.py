@@ -28,7 +28,7 @@ def test_a_restored_checkpoint_continues_where_the_engine_stopped(tmp_path) -> N
     second = load_checkpoint(tmp_path / "engine.npz")
     after = summary(second.score(patients[half:], kinds[half:], times[half:], both[half:]))
     assert before + after == whole
-    assert ("p1", "spo2_desaturation", "persisted", T0 + 24_000) in after
+    assert ("p1", "spo2_desaturation", "persisted", T0 + 25_000) in after
     assert second.scale2 == {"copd"} and second.keys == first.keys
 
 

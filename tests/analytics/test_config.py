@@ -52,7 +52,7 @@ def test_scale_disabled_and_optional_rules_per_patient(tmp_path: Path) -> None:
     engine = Engine(patients=config)
     names = {r.name for r in engine.rules_of("copd")}
     assert "hr_extreme_high" not in names and "hr_rising" in names
-    assert next(r for r in engine.rules_of("copd") if r.name == "spo2_desaturation").low_on == 80
+    assert next(r for r in engine.rules_of("copd") if r.name == "spo2_desaturation").limit == 80
     assert "hr_rising" not in {r.name for r in engine.rules_of("anyone")}
 
 

@@ -23,19 +23,19 @@ def test_one_stream_per_patient_and_metric_in_order_of_arrival() -> None:
     assert engine.streams(["a", "b"], np.array([HR, SPO2])).tolist() == [3, 0]
 
 
-def test_a_desaturation_raises_the_hard_limit_then_news2() -> None:
+def test_a_desaturation_raises_the_hard_limit_at_once_and_news2_after_ten_minutes() -> None:
     engine = Engine()
-    n = 90
+    n = 620
     # falling 2 points a second, as fast as a real desaturation (a faster step would be
-    # an artefact)
+    # an artefact), then held 2 points below the hard limit: 50 %·s in 25 s
     values = np.r_[np.full(5, 96.0), [94, 92, 90, 88], np.full(n - 9, 86.0)]
     events = engine.score(["p1"] * n, np.full(n, SPO2), seconds(n), values)
     summary = [(e.event.rule, e.event.kind, (e.event.time - T0) // 1000) for e in events]
     assert summary == [
         ("spo2_news2_red", "started", 7),
         ("spo2_desaturation", "started", 9),
-        ("spo2_desaturation", "persisted", 9 + 15),
-        ("spo2_news2_red", "persisted", 7 + 60),
+        ("spo2_desaturation", "persisted", 9 + 24),
+        ("spo2_news2_red", "persisted", 7 + 599),
     ]
     assert events[0].patient == "p1" and events[0].metric == "spo2"
 
@@ -68,21 +68,23 @@ def test_pulse_rules_watch_the_strap_and_the_oximeter_but_not_spo2() -> None:
 
 def test_events_are_published_with_iso_times_a_stable_id_and_the_gateway() -> None:
     engine = Engine()
-    events = engine.score(["p1"], np.full(1, SPO2), seconds(2)[1:], np.array([80.0]))
-    published = engine.describe(events[0], gateway="gw-1")
+    falling = np.array([96.0, 94, 92, 90, 88, 86])
+    events = engine.score(["p1"] * 6, np.full(6, SPO2), seconds(6), falling)
+    published = engine.describe(events[1], gateway="gw-1")  # the hard limit's start, at 86 %
     doc = published.document()
-    assert doc["time"] == "2026-01-01T10:00:01.000Z"
-    assert doc["evidence"]["onset"] == "2026-01-01T10:00:01.000Z"
-    assert doc["evidence"]["thresholds"] == {"low_on": 88.0, "low_off": 90.0}
-    assert doc["id"] == f"p1/spo2/{published.rule}/started/{T0 + 1000}"
+    assert doc["time"] == "2026-01-01T10:00:05.000Z"
+    assert doc["evidence"]["onset"] == "2026-01-01T10:00:05.000Z"
+    assert doc["evidence"]["limit"] == 88.0 and doc["evidence"]["clear_at"] == 90.0
+    assert doc["evidence"]["deficit_pct_s"] == 2.0
+    assert doc["id"] == f"p1/spo2/spo2_desaturation/started/{T0 + 5000}"
     assert doc["gateway"] == "gw-1"
-    assert engine.describe(events[0]).id == published.id  # the same if published again
+    assert engine.describe(events[1]).id == published.id  # the same if published again
 
 
 def test_an_event_is_described_in_the_words_of_the_patients_scale() -> None:
     engine = Engine(scale2_patients=["copd"])
-    n = 70
-    values = np.full(n, 79.0)  # below both scales' red band
+    n = 620
+    values = np.r_[np.linspace(96, 80, 9), np.full(n - 9, 79.0)]  # below both red bands
     events = engine.score(
         ["p1"] * n + ["copd"] * n,
         np.full(2 * n, SPO2),

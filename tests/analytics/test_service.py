@@ -68,7 +68,7 @@ def test_a_desaturation_becomes_events_with_gateway_and_id(make_settings: Any) -
     )
     assert event["gateway"] == "gw-a"
     assert event["id"].startswith("p-desat/spo2/spo2_desaturation/persisted/")
-    assert event["evidence"]["thresholds"]["low_on"] == 88
+    assert event["evidence"]["limit"] == 88
     assert counters.readings == len(DESATURATION) and counters.checkpoints >= 1
     assert running.service.checkpoint.exists()
 
@@ -78,23 +78,24 @@ def test_a_restart_resumes_an_open_condition_from_the_checkpoint(make_settings: 
     events = Events(settings)
     try:
         first = Running(settings)
-        publish(settings, Topics("gw-b").readings, [spo2_seconds("gw-b", "p-r", 0, [84] * 10, 0)])
+        publish(settings, Topics("gw-b").readings, [spo2_seconds("gw-b", "p-r", 0, [87] * 20, 0)])
         assert wait_for(lambda: events.kinds("p-r") == ["started"], 15)
         first.stop()
 
         second = Running(settings)
         assert len(second.service.engine.keys) == 1  # the stream came back with its state
-        publish(settings, Topics("gw-b").readings, [spo2_seconds("gw-b", "p-r", 10, [84] * 10, 1)])
+        publish(settings, Topics("gw-b").readings, [spo2_seconds("gw-b", "p-r", 20, [87] * 20, 1)])
         assert wait_for(lambda: len(events.kinds("p-r")) >= 2, 15)
         second.stop()
     finally:
         events.close()
-    # Onset 0 s carried over: persisted at 15 s, and no second 'started'.
+    # The time below carried over (87 %; each reading stands for the second before it):
+    # below on average for 30 s at 30 s, and no second 'started'.
     assert events.kinds("p-r") == ["started", "persisted"]
     persisted = next(
         e for e in events.received if e["kind"] == "persisted" and e["rule"] == "spo2_desaturation"
     )
-    assert persisted["time"].endswith(":15.000Z")
+    assert persisted["time"].endswith(":30.000Z")
 
 
 def test_two_shards_split_the_gateways_and_score_each_once(make_settings: Any) -> None:
@@ -149,12 +150,12 @@ def test_readings_stored_after_the_checkpoint_are_scored_at_restart(
     now = time.time_ns() // 1_000_000 - 60_000  # catching up reads the last hour's readings
     try:
         first = Running(settings)
-        payload = spo2_seconds("gw-d", "p-d", 0, [84] * 10, 0, t0=now)
+        payload = spo2_seconds("gw-d", "p-d", 0, [87] * 10, 0, t0=now)
         publish(settings, Topics("gw-d").readings, [payload])
         assert wait_for(lambda: events.kinds("p-d") == ["started"], 15)
-        first.stop()  # checkpoint: the condition is pending since 0 s
+        first.stop()  # checkpoint: the deficit so far, pending
         # Acknowledged by the lost worker, stored by ingest, never to be redelivered:
-        rows = [("p-d", "spo2", now + s * 1000, 84.0) for s in range(10, 20)]
+        rows = [("p-d", "spo2", now + s * 1000, 87.0) for s in range(10, 40)]
         with psycopg.connect(database_url) as conn:
             writer.store(conn, [batch("gw-d", 1, rows)])
             conn.commit()
@@ -164,4 +165,4 @@ def test_readings_stored_after_the_checkpoint_are_scored_at_restart(
     finally:
         events.close()
     assert events.kinds("p-d") == ["started", "persisted"]
-    assert counters.readings == 10
+    assert counters.readings == 30

@@ -71,6 +71,11 @@ def test_a_pulse_stuck_for_three_minutes_is_a_flatline() -> None:
     assert marked(marker().mark(stream(values, stream=0)), FLATLINE) == []  # SpO2: 30 min
 
 
+def test_a_value_repeated_by_minute_numerics_is_not_a_flatline() -> None:
+    minutes = Readings.sorted([1] * 10, np.arange(10) * 60_000, [88.0] * 10)
+    assert marked(marker().mark(minutes), FLATLINE) == []
+
+
 def test_a_stream_without_limits_is_never_marked() -> None:
     m = ArtefactMarker()
     m.configure(0, None)
@@ -117,7 +122,8 @@ def reference_marks(times: list[int], values: list[float], limits) -> list[int]:
         mark = 0
         if jump_time is not None and t - jump_time <= limits.hold_s * 1000:
             mark |= IMPLAUSIBLE_JUMP
-        if change_time is not None and t - change_time >= limits.flatline_s * 1000:
+        close = last_time is not None and t - last_time <= 3000
+        if change_time is not None and t - change_time >= limits.flatline_s * 1000 and close:
             mark |= FLATLINE
         out.append(mark)
         last_value, last_time = v, t

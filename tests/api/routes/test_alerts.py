@@ -128,7 +128,7 @@ def test_notifications_as_fhir_communications(api) -> None:  # type: ignore[no-u
 def test_a_flag_reads_in_the_words_of_the_scale_its_patient_was_judged_on(api) -> None:  # type: ignore[no-untyped-def]
     client, auth, url, _ids = api
     engine = Engine(scale2_patients=["p-copd"])
-    n = 70
+    n = 620
     found = engine.score(
         ["p-one"] * n + ["p-copd"] * n,
         np.full(2 * n, SPO2.id),
