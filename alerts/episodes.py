@@ -8,6 +8,8 @@ same patient (a *family* of rules) form one alert, an episode, for as long as it
 - the first condition opens it; another rule of the family, or the same one on the other
   device, joins it;
 - a condition coming back after all had ended is a *repetition*: counted, not told again;
+  but one coming back after the episode has been clear as long as would resolve it (a high
+  priority left latched, nobody having acknowledged it) *renews* it: everyone is told again;
 - a condition of a higher priority than the episode's *worsens* it: the episode takes the
   priority, is unacknowledged again, and everyone is told again, once;
 - when every condition has ended the episode is *cleared*; medium and low priority resolve
@@ -57,6 +59,8 @@ class Step(StrEnum):
     JOINED = "joined"
     """Another condition of an episode that holds; nothing to tell."""
     REPEATED = "repeated"
+    RENEWED = "renewed"
+    """Back after the episode was clear long enough to resolve, had it not latched."""
     WORSENED = "worsened"
 
 
@@ -79,14 +83,21 @@ def condition(rule: str, metric: str) -> str:
 
 
 def persisted(
-    episode: Episode | None, rule: str, metric: str, priority: Priority
+    episode: Episode | None,
+    rule: str,
+    metric: str,
+    priority: Priority,
+    at: datetime,
+    clear_for_s: float,
 ) -> tuple[Episode, Step]:
-    """A condition has held long enough to be told: the open episode of its family with it,
-    or a new one; and what that is to the people told."""
+    """A condition has held long enough to be told, at ``at``: the open episode of its
+    family with it, or a new one; and what that is to the people told."""
     held = condition(rule, metric)
     if episode is None:
         return Episode(family_of(rule), priority, (rule,), (held,), None, False, 0), Step.OPENED
-    again = episode.cleared_at is not None
+    clear_since = episode.cleared_at
+    again = clear_since is not None
+    renewed = clear_since is not None and (at - clear_since).total_seconds() >= clear_for_s
     worse = _RANK[priority] > _RANK[episode.priority]
     after = replace(
         episode,
@@ -97,7 +108,9 @@ def persisted(
         acknowledged=episode.acknowledged and not worse,
         repetitions=episode.repetitions + again,
     )
-    return after, Step.WORSENED if worse else Step.REPEATED if again else Step.JOINED
+    if worse:
+        return after, Step.WORSENED
+    return after, Step.RENEWED if renewed else Step.REPEATED if again else Step.JOINED
 
 
 def cleared(episode: Episode, rule: str, metric: str, at: datetime) -> Episode:

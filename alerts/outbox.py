@@ -35,6 +35,9 @@ class Channels:
     patient_inbox: bool = True
     escalate_after_s: float = 120.0
     """A high-priority alert nobody acknowledges in this time goes to the next tier."""
+    clear_for_s: float = 3600.0
+    """An episode clear this long resolves (a high one once acknowledged); one left open by
+    its latch whose condition comes back after as long is told again."""
     patient_messages: Mapping[str, str] = field(default_factory=dict)
     """What patients are told, per rule, where it differs from alerts.model's wording."""
 

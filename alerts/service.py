@@ -31,7 +31,7 @@ from alerts.channels import DeliveryError
 from alerts.dispatch import Dispatcher
 from alerts.model import load_patient_messages
 from alerts.outbox import Channels, escalate
-from alerts.store import auto_resolve, take_event
+from alerts.store import auto_resolve, release_inhibitions, take_event
 from vigil import mqtt as vigil_mqtt
 from vigil.db.migrate import migrate
 from vigil.mqtt.inbox import Inbox
@@ -68,6 +68,7 @@ class AlertsService:
         self.channels = Channels(
             care_team_webhooks=urls,
             escalate_after_s=settings.alerts_escalate_after_s,
+            clear_for_s=settings.alerts_auto_resolve_s,
             patient_messages=load_patient_messages(path) if path else {},
         )
         self._inbox = Inbox(1000)
@@ -116,7 +117,8 @@ class AlertsService:
                 with conn.transaction():
                     auto_resolve(conn, self.settings.alerts_auto_resolve_s)
                     escalated = escalate(conn, self.channels)
-                if escalated:
+                    released = release_inhibitions(conn, self.channels)
+                if escalated or released:
                     self._owed.set()
                 resolved_at = time.monotonic()
 

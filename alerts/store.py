@@ -3,15 +3,16 @@ caller's transaction.
 
 An alert is a patient *episode* (:mod:`alerts.episodes`): an analytics event that
 *persisted* opens the one alert of its patient and family (every SpO2 rule, every pulse
-rule), or joins it, comes back in it or worsens it, and *cleared* ends its condition; the
-row is read into an :class:`~alerts.episodes.Episode`, stepped by the same functions the
-benchmark of alert quality runs, and written back. People are told when an episode opens
-and again when it worsens; a repetition is counted, not told. :func:`auto_resolve` resolves
-episodes clear long enough, high priority only once acknowledged. A person acknowledges,
-resolves or snoozes with their name recorded (:func:`act`). An SpO2 episode while the
-oximeter's 'check the sensor' condition holds is recorded and not told; when the sensor is
-back it is told if its condition still holds. What an alert owes is written to the outbox
-(:mod:`alerts.outbox`) in the same transaction.
+rule), or joins it, comes back in it, renews or worsens it, and *cleared* ends its
+condition; the row is read into an :class:`~alerts.episodes.Episode`, stepped by the same
+functions the benchmark of alert quality runs, and written back. People are told when an
+episode opens and again when it worsens or renews; a repetition is counted, not told.
+:func:`auto_resolve` resolves episodes clear long enough, high priority only once
+acknowledged. A person acknowledges, resolves or snoozes with their name recorded
+(:func:`act`). An SpO2 episode while the oximeter's 'check the sensor' condition holds is
+recorded and not told; when the sensor is back (or its alert is resolved by hand,
+:func:`release_inhibitions`) it is told if its condition still holds. What an alert owes
+is written to the outbox (:mod:`alerts.outbox`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channe
     if row is None:
         return _open(conn, event, channels)
     alert_id, before, inhibited_by = _episode(row)
-    after, step = episodes.persisted(before, event.rule, event.metric, kind_of(event.rule).priority)
+    priority = kind_of(event.rule).priority
+    after, step = episodes.persisted(
+        before, event.rule, event.metric, priority, event.time, channels.clear_for_s
+    )
     conn.execute(
         "UPDATE alert SET priority = %s, rules = %s, active = %s, cleared_at = NULL,"
         " repetitions = %s, updated = now() WHERE id = %s",
@@ -91,7 +95,11 @@ def _persisted(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channe
     elif step == Step.JOINED and held not in before.active:
         record(conn, alert_id, "condition_holds", SYSTEM, f"{held} also")
     if step == Step.WORSENED:
-        _worsened(conn, alert_id, event, before.priority, inhibited_by, channels)
+        note = f"{before.priority.value} to {priority.value}: {event.rule}"
+        _tell_again(conn, alert_id, event, inhibited_by, channels, "worsened", note)
+    elif step == Step.RENEWED:
+        note = f"{held} again, after the episode had been clear {channels.clear_for_s:g} s"
+        _tell_again(conn, alert_id, event, inhibited_by, channels, "renewed", note)
     if held == SENSOR_OFF_SPO2 and held not in before.active:
         _inhibit_open_spo2_alerts(conn, event.patient, alert_id)
     return alert_id
@@ -132,24 +140,46 @@ def _open(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -
     return alert_id
 
 
-def _worsened(
+def _tell_again(
     conn: psycopg.Connection,
     alert_id: int,
     event: AnalyticsEvent,
-    was: Priority,
     inhibited_by: int | None,
     channels: Channels,
+    change: str,
+    note: str,
 ) -> None:
-    """A worse condition heads the episode: its rule, words and evidence; unacknowledged
-    again, and everyone told again (unless the sensor is off: then when it is back)."""
+    """The episode is news again (worse, or back after it had long been clear): a new
+    revision, unacknowledged, and everyone told again, unless the oximeter is off the finger
+    (then when it is back). Worse, the condition heads the episode: its rule, words and
+    evidence."""
+    worse = change == "worsened"
     row = conn.execute(
-        "UPDATE alert SET rule = %s, description = %s, evidence = %s, event_id = %s,"
-        " revision = revision + 1, state = 'triggered' WHERE id = %s RETURNING revision",
-        (event.rule, event.description, event.encode().decode(), event.id, alert_id),
+        "UPDATE alert SET rule = CASE WHEN %s THEN %s ELSE rule END,"
+        " description = CASE WHEN %s THEN %s ELSE description END, evidence = %s,"
+        " event_id = %s, revision = revision + 1, state = 'triggered', updated = now()"
+        " WHERE id = %s RETURNING revision",
+        (
+            worse,
+            event.rule,
+            worse,
+            event.description,
+            event.encode().decode(),
+            event.id,
+            alert_id,
+        ),
     ).fetchone()
     assert row is not None
-    note = f"{was.value} to {kind_of(event.rule).priority.value}: {event.rule}"
-    record(conn, alert_id, "worsened", SYSTEM, note)
+    record(conn, alert_id, change, SYSTEM, note)
+    if inhibited_by is None:
+        inhibited_by = _inhibitor(conn, event.patient, event.rule)
+        if inhibited_by is not None:
+            conn.execute(
+                "UPDATE alert SET inhibited_by = %s WHERE id = %s", (inhibited_by, alert_id)
+            )
+            record(
+                conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibited_by} (check the sensor)"
+            )
     if inhibited_by is None:
         notify(conn, alert_id, event, channels, revision=int(row[0]))
 
@@ -197,15 +227,16 @@ def _cleared(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels
     return alert_id
 
 
-def _lift_inhibition(conn: psycopg.Connection, inhibitor: int, channels: Channels) -> None:
+def _lift_inhibition(conn: psycopg.Connection, inhibitor: int, channels: Channels) -> int:
     """The oximeter is back: episodes it held back are told now if their condition still
     holds and nobody was told of them as they are (a read sensor showing the same thing is
-    news)."""
+    news). How many were told."""
     rows = conn.execute(
         "UPDATE alert SET inhibited_by = NULL, updated = now() WHERE inhibited_by = %s"
         " RETURNING id, state, cleared_at IS NULL, evidence, revision",
         (inhibitor,),
     ).fetchall()
+    telling = 0
     for alert_id, state, holds, evidence, revision in rows:
         record(conn, alert_id, "inhibition_lifted", SYSTEM, f"alert {inhibitor} cleared")
         told = conn.execute(
@@ -215,16 +246,32 @@ def _lift_inhibition(conn: psycopg.Connection, inhibitor: int, channels: Channel
         if state == State.TRIGGERED and holds and told.fetchone() is None:
             event = AnalyticsEvent.from_document(evidence)
             notify(conn, alert_id, event, channels, revision=revision)
+            telling += 1
+    return telling
+
+
+def release_inhibitions(conn: psycopg.Connection, channels: Channels) -> int:
+    """Episodes held back by a 'check the sensor' alert somebody resolved by hand (its
+    clearing will find no open alert to lift them from): lifted as if it had cleared. How
+    many were told."""
+    rows = conn.execute(
+        "SELECT DISTINCT a.inhibited_by FROM alert a JOIN alert i ON i.id = a.inhibited_by"
+        " WHERE i.state = 'resolved'"
+    ).fetchall()
+    return sum(_lift_inhibition(conn, int(inhibitor), channels) for (inhibitor,) in rows)
 
 
 def auto_resolve(conn: psycopg.Connection, clear_for_s: float) -> list[int]:
     """Resolve the episodes whose conditions have stayed clear for ``clear_for_s``; a high
-    priority one only once somebody has acknowledged it (it latches)."""
+    priority one only once somebody has acknowledged it (it latches), or if it was never
+    told (held back while the sensor was off, it signalled nothing to latch).
+    :func:`alerts.episodes.resolves` is the same rule for one episode in memory."""
     rows = conn.execute(
         "UPDATE alert SET state = 'resolved', escalate_at = NULL, updated = now()"
         " WHERE state <> 'resolved' AND cleared_at IS NOT NULL"
         " AND cleared_at <= now() - make_interval(secs => %s)"
-        " AND (priority <> 'high' OR state = 'acknowledged') RETURNING id",
+        " AND (priority <> 'high' OR state = 'acknowledged'"
+        "  OR NOT EXISTS (SELECT 1 FROM notification n WHERE n.alert = alert.id)) RETURNING id",
         (clear_for_s,),
     ).fetchall()
     for (alert_id,) in rows:

@@ -9,9 +9,11 @@ event: a monitor is not blamed for telling of a real apnoea's desaturations, and
 raising alerts at 87 % for 20 s is.
 
 An episode is caught when a rule that speaks to it (:data:`RULES_FOR`) *persists* (becomes
-an alert candidate) for that patient between the episode's start and a minute after its end,
-or already holds then; the delay is from the start (the first second the clean signal was
-past the line) to that event, so it includes the rules' persistence delay. A clinical event
+an alert candidate) for that patient between a minute before the episode's start and a
+minute after its end; the delay is from the start (the first second the clean signal was
+past the line) to that event, so it includes the rules' persistence delay. One caught by a
+condition that persisted earlier and still holds at its start (``caught_holding``) has no
+delay to count. A clinical event
 that persists anywhere else, more than two minutes from any labelled clinical episode of the
 patient, is false; technical events ('check the sensor', no data) are counted apart,
 against the sensor-off and dropout labels.
@@ -95,16 +97,16 @@ def evaluate(
         mine = by_patient.get(p.patient, [])
         for kind, start, end in p.episodes:
             row["episodes"] += 1
+            speaking = [e for e in mine if e.rule in RULES_FOR[kind]]
             hits = [
-                e.time
-                for e in mine
-                if e.rule in RULES_FOR[kind]
-                and e.time <= end + CAUGHT_AFTER_END_MS
-                and (e.time if e.until is None else e.until) >= start - 60_000
+                e.time for e in speaking if start - 60_000 <= e.time <= end + CAUGHT_AFTER_END_MS
             ]
             if hits:
                 row["caught"] += 1
                 delays[p.scenario].append(max(0, min(hits) - start) / 1000)
+            elif any(e.until is not None and e.time < start <= e.until for e in speaking):
+                row["caught"] += 1  # a condition already told of, still holding
+                row["caught_holding"] += 1
         every = p.episodes + p.known
         clinical_spans = [(s, e) for k, s, e in every if k not in TECHNICAL_KINDS]
         sensor_spans = [(s, e) for k, s, e in every if k in TECHNICAL_KINDS]
@@ -124,6 +126,7 @@ def evaluate(
             ),
             "episodes": episodes,
             "caught": int(row["caught"]),
+            "caught_holding": int(row["caught_holding"]),
             "patients": int(row["patients"]),
             "patient_days": round(days, 2),
             "false_technical_per_patient_day": round(row["false_technical"] / days, 3),
@@ -163,20 +166,14 @@ def signal_events(
     metric: npt.NDArray[np.int64], time: npt.NDArray[np.int64], value: npt.NDArray[np.float64]
 ) -> list[tuple[str, int, int]]:
     """The events of :data:`DEFINITIONS` in one patient's readings (time order), and the
-    silences of :data:`SILENCE_S` or more of each of its streams ('dropout'). A run of
-    readings past the line lasts from its first to its last reading and one interval more (a
-    reading a minute stands for its minute); a gap of three intervals ends it."""
+    silences of :data:`SILENCE_S` or more of each of its streams ('dropout'); a run past a
+    line as :func:`spans_past` has it."""
     found = []
     for d in DEFINITIONS:
         mine = np.isin(metric, d.metrics)
         t, v = time[mine], value[mine]
-        if len(t) < 2:
-            continue
-        interval = int(np.median(np.diff(t))) or 1
         past = (v < d.below) if d.below is not None else (v > d.above)  # type: ignore[operator]
-        for start, end in runs(t, past, 3 * interval):
-            if end - start + interval >= d.for_s * 1000:
-                found.append((d.kind, start, end + interval))
+        found += [(d.kind, start, end) for start, end in spans_past(t, past, d.for_s)]
     end = int(time[-1]) if len(time) else 0
     for stream in np.unique(metric).tolist():
         t = np.r_[time[metric == stream], end]  # a stream that stops is silent to the end
@@ -185,7 +182,23 @@ def signal_events(
     return sorted(found, key=lambda e: e[1])
 
 
-def runs(
+def spans_past(
+    t: npt.NDArray[np.int64], past: npt.NDArray[np.bool_], for_s: float
+) -> list[tuple[int, int]]:
+    """(start, end) of each run of one stream's readings past the line for ``for_s`` or
+    more: from its first reading to its last and one interval more (a reading a minute
+    stands for its minute); a gap of three intervals ends a run."""
+    if len(t) < 2:
+        return []
+    interval = int(np.median(np.diff(t))) or 1
+    return [
+        (first, last + interval)
+        for first, last in _runs(t, past, 3 * interval)
+        if last - first + interval >= for_s * 1000
+    ]
+
+
+def _runs(
     t: npt.NDArray[np.int64], past: npt.NDArray[np.bool_], longest_gap: int
 ) -> list[tuple[int, int]]:
     """(first, last) time of each run of readings past the line with no gap longer than

@@ -45,7 +45,7 @@ SCALE_1 = (
         clear_at=94,
         sat_seconds=None,
         longest_s=600,
-        description="SpO2 at NEWS2 scale 1 score 3 (<= 91 %) on average for 10 minutes",
+        description="SpO2 below 92 % on average for 10 minutes (NEWS2 scale 1 scores <= 91 % 3)",
     ),
     DepthRule(
         "spo2_desaturation",
@@ -75,7 +75,7 @@ SCALE_2 = (
         clear_at=86,
         sat_seconds=None,
         longest_s=600,
-        description="SpO2 at NEWS2 scale 2 score 3 (<= 83 %) on average for 10 minutes",
+        description="SpO2 below 84 % on average for 10 minutes (NEWS2 scale 2 scores <= 83 % 3)",
     ),
     DepthRule(
         "spo2_desaturation",

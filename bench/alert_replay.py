@@ -94,11 +94,13 @@ def persisted(conditions: list[Condition]) -> list[Persisted]:
 
 
 def told(conditions: list[Condition]) -> list[Persisted]:
-    """What people are told: the alerts opened and worsened, as the alerts service makes
-    episodes of the conditions (:mod:`alerts.episodes`). Somebody acknowledges each alert
-    :data:`ACKNOWLEDGED_AFTER_S` after it is opened; an episode resolves once clear for the
-    service's default time."""
+    """What people are told: the alerts opened, worsened and renewed, as the alerts service
+    makes episodes of the conditions (:mod:`alerts.episodes`). Somebody acknowledges each
+    telling :data:`ACKNOWLEDGED_AFTER_S` after it; an episode resolves once clear for the
+    service's default time. The oximeter's 'check the sensor' holding SpO2 episodes back is
+    not modelled: every episode is told (the benchmark errs on the side of more alerts)."""
     open_: dict[tuple[str, str], tuple[Episode, int]] = {}
+    """Per (patient, family): the open episode, and when people were last told of it."""
     out = []
     for c in sorted(conditions, key=lambda c: c.time):
         key = (c.patient, family_of(c.rule))
@@ -117,11 +119,13 @@ def told(conditions: list[Condition]) -> list[Persisted]:
                 open_[key] = (episodes.cleared(episode, c.rule, c.metric, at), opened)
             continue
         current = open_.get(key)
+        priority = kind_of(c.rule).priority
         episode, step = episodes.persisted(
-            current[0] if current else None, c.rule, c.metric, kind_of(c.rule).priority
+            current[0] if current else None, c.rule, c.metric, priority, at, CLEAR_FOR_S
         )
-        open_[key] = (episode, current[1] if current else c.time)
-        if step in (Step.OPENED, Step.WORSENED):
+        telling = step in (Step.OPENED, Step.WORSENED, Step.RENEWED)
+        open_[key] = (episode, c.time if telling or current is None else current[1])
+        if telling:
             out.append(Persisted(c.patient, c.rule, c.time))
     return out
 

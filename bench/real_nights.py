@@ -26,8 +26,8 @@ from analytics.evaluation import (
     Labelled,
     Persisted,
     evaluate,
-    runs,
     signal_events,
+    spans_past,
 )
 from bench.alert_replay import Condition, Patient, persisted, score, told
 from simulators.overlays import KINDS as LAID_OVER
@@ -39,6 +39,7 @@ from vigil.wire.events import EventKind
 NAIVE_S = (15, 30)
 """The naive monitors' delays: SpO2 below 88 % for this long."""
 MINUTES_FROM_S = 30
+DAY_MS = 86_400_000
 """Recordings whose readings come further apart than this are a monitor's numerics."""
 
 
@@ -46,8 +47,8 @@ def real_nights(folder: Path, seed: int, optional: tuple[str, ...], copies: int)
     recordings, skipped = load_folder(folder)
     if not recordings:
         raise RuntimeError(f"no recordings any loader reads in {folder}: {'; '.join(skipped)}")
-    nights = [_patient(r, _name(r)) for r in recordings]
-    own = {p.name: signal_events(p.metric, p.time, p.value) for p in nights}
+    nights = [_patient(r, _name(r, i)) for i, r in enumerate(recordings)]
+    own = {p.name: _own_events(p) for p in nights}
     labelled = [
         Labelled(
             p.name,
@@ -86,6 +87,13 @@ def real_nights(folder: Path, seed: int, optional: tuple[str, ...], copies: int)
     }
 
 
+def _own_events(night: Patient) -> list[tuple[str, int, int]]:
+    """The events of a night's own signal, and the silence after it ends (the others' nights
+    go on, and the clock with them: its 'no data' is the benchmark's doing)."""
+    end = int(night.time[-1])
+    return [*signal_events(night.metric, night.time, night.value), ("dropout", end, end + DAY_MS)]
+
+
 def _scored(labels: list[Labelled], conditions: list[Condition]) -> dict[str, dict[str, Any]]:
     return evaluate(labels, persisted(conditions), told(conditions))
 
@@ -102,11 +110,14 @@ def _laid_over(
     for k, kind in enumerate(LAID_OVER):
         for copy in range(copies):
             for r, (recording, night) in enumerate(zip(recordings, nights, strict=True)):
-                over, laid = overlay(recording, kind, seed * 100_000 + k * 1000 + copy * 37 + r)
+                shift = _shift(recording)
+                avoid = tuple((a - shift, b - shift) for _, a, b in own[night.name])
+                over, laid = overlay(
+                    recording, kind, seed * 100_000 + k * 1000 + copy * 37 + r, avoid
+                )
                 if not laid:
                     continue
                 name = f"{night.name}-{kind[:5]}-{copy}"
-                shift = _shift(recording)
                 spans = [(e.kind, e.start + shift, e.end + shift) for e in laid]
                 labels.append(Labelled(name, kind, recording.hours, spans, own[night.name]))
                 patients.append(_patient(over, name))
@@ -147,7 +158,7 @@ def _by_cadence(
     told_: list[Persisted],
     recordings: list[Recording],
 ) -> dict[str, dict[str, Any]]:
-    minutes = {_name(r) for r in recordings if r.interval_s > MINUTES_FROM_S}
+    minutes = {_name(r, i) for i, r in enumerate(recordings) if r.interval_s > MINUTES_FROM_S}
     table = {}
     for cadence, wanted in (("seconds", False), ("minutes", True)):
         chosen = [x for x in labels if (_night_of(x.patient) in minutes) == wanted]
@@ -162,20 +173,19 @@ def naive(patients: list[Patient], for_s: float) -> list[Condition]:
     found = []
     for p in patients:
         mine = p.metric == metrics.SPO2.id
-        t, v = p.time[mine], p.value[mine]
-        if len(t) < 2:
-            continue
-        interval = int(np.median(np.diff(t))) or 1
-        for first, last in runs(t, v < 88, 3 * interval):
-            if last - first + interval >= for_s * 1000:
-                at = first + round(for_s * 1000)
-                for kind, time in ((EventKind.PERSISTED, at), (EventKind.CLEARED, last + interval)):
-                    found.append(Condition(p.name, "spo2_desaturation", "spo2", kind, time))
+        for start, end in spans_past(p.time[mine], p.value[mine] < 88, for_s):
+            for kind, time in (
+                (EventKind.PERSISTED, start + round(for_s * 1000)),
+                (EventKind.CLEARED, end),
+            ):
+                found.append(Condition(p.name, "spo2_desaturation", "spo2", kind, time))
     return found
 
 
-def _name(recording: Recording) -> str:
-    return re.sub(r"[^A-Za-z0-9.]", "", recording.name)[:28]
+def _name(recording: Recording, index: int) -> str:
+    """A patient id for a night: its place in the folder (two files may share a name in
+    different folders) and enough of its name to know it by."""
+    return f"{index:02d}.{re.sub(r'[^A-Za-z0-9]', '', recording.name)[-24:]}"
 
 
 def _night_of(copy: str) -> str:

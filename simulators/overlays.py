@@ -35,9 +35,13 @@ BEFORE_MS = 300_000
 """The level an episode starts from: the night's median over the five minutes before."""
 
 
-def overlay(recording: Recording, kind: str, seed: int) -> tuple[Recording, list[Episode]]:
-    """The recording with episodes of ``kind`` laid over it, and their labels. A recording
-    without the channel (no pulse) gets none."""
+def overlay(
+    recording: Recording, kind: str, seed: int, avoid: tuple[tuple[int, int], ...] = ()
+) -> tuple[Recording, list[Episode]]:
+    """The recording with episodes of ``kind`` laid over it, and their labels, ten minutes
+    from each other and from the spans to ``avoid`` (the night's own events: an alert of
+    theirs must not pass for one of the laid episodes). A recording without the channel (no
+    pulse) gets none."""
     if kind not in KINDS:
         raise ValueError(f"{kind!r} is not one of {', '.join(KINDS)}")
     channel = recording.spo2 if kind == "desaturation" else recording.pulse
@@ -48,7 +52,7 @@ def overlay(recording: Recording, kind: str, seed: int) -> tuple[Recording, list
     wanted = max(1, round(rng.uniform(low, high) * recording.hours / 24))
     values = channel.copy()
     running = _running_median(channel, recording.time)
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = list(avoid)
     episodes: list[Episode] = []
     for _ in range(wanted * 20):
         if len(episodes) == wanted:

@@ -16,7 +16,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,7 +60,9 @@ def _number(text: str | None, absent: tuple[float, ...] = ()) -> float:
 
 
 def _ms(moment: datetime) -> int:
-    return round(moment.replace(tzinfo=UTC).timestamp() * 1000)
+    """Epoch milliseconds; a time without a zone is taken as UTC, one with its offset kept."""
+    zoned = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return round(zoned.timestamp() * 1000)
 
 
 def _table(
@@ -170,12 +172,17 @@ _NOT_RECORDINGS = re.compile(r"^(readme|provenance|licen[cs]e|records)", re.I)
 
 
 def load_folder(folder: Path) -> tuple[list[Recording], list[str]]:
-    """Every recording under ``folder`` (what no loader knows is reported, not fatal)."""
+    """Every recording under ``folder``, named by its path there (what no loader knows is
+    reported, not fatal)."""
     recordings, skipped = [], []
     paths = (p for p in folder.rglob("*") if p.suffix in (".csv", ".txt"))
     for path in sorted(p for p in paths if not _NOT_RECORDINGS.match(p.name)):
         try:
-            recordings.append(load(path))
+            recording = load(path)
         except RecordingError as exc:
             skipped.append(str(exc))
+            continue
+        recordings.append(
+            replace(recording, name=path.relative_to(folder).with_suffix("").as_posix())
+        )
     return recordings, skipped

@@ -19,7 +19,8 @@ integrates.
 
 Vectorized: the leaky integral is the Lindley recursion ``W = max(0, W + x)``, whose value
 is the running sum less its running minimum, computed per episode with one cumulative sum
-and one running minimum over the batch.
+and one running minimum (of ranks, so that it is exact) over the readings below
+``clear_at``.
 """
 
 from __future__ import annotations
@@ -130,26 +131,49 @@ class DepthDetector(Detector[DepthRule]):
     def _advance(self, good: Readings) -> list[Event]:
         first, start = good.segments
         s, t, v = good.stream, good.time, good.value
-        previous_time = _previous(t, first, self.last_time[s])
+        live = bool(first.all())  # live traffic: one reading per stream, its past carried
+        previous_time = self.last_time[s] if live else _previous(t, first, self.last_time[s])
         step = np.where(previous_time > _NEVER, t - previous_time, 0)
-        # the last interval known before each reading (a stream's first reading has none)
-        known = _previous(last_index_where(step > 0, start), first, np.full(len(t), -1))
-        previous_step = np.where(known >= 0, step[np.maximum(known, 0)], self.last_step[s])
+        if live:
+            previous_step = self.last_step[s]
+        else:  # the last interval known before each reading (a stream's first has none)
+            known = _previous(last_index_where(step > 0, start), first, np.full(len(t), -1))
+            previous_step = np.where(known >= 0, step[np.maximum(known, 0)], self.last_step[s])
         cap = np.minimum(2 * previous_step, round(LONGEST_STEP_S * 1000))
         weight_s = np.minimum(step, cap) / 1000
         reset = v >= self.clear_at[s]
-        x = np.where(reset, 0.0, (self.limit[s] - v) * weight_s)
+        end = np.arange(len(t)) if live else np.r_[np.flatnonzero(first[1:]), len(t) - 1]
+        streams = s[end]
+        self.last_time[streams] = t[end]
+        moved = step[end] > 0
+        self.last_step[streams[moved]] = step[end][moved]
+        # Only the streams with a reading below clear_at, or a deficit carried, move: the
+        # others (most, most of the time) stay at zero.
+        busy = np.zeros(len(self.area), bool)
+        busy[s[~reset]] = True
+        busy[streams[self.area[streams] > 1e-9]] = True
+        chosen = busy[s]
+        if not chosen.any():
+            return []
+        if chosen.all():
+            return self._integrate(good, weight_s, reset)
+        return self._integrate(good.take(chosen), weight_s[chosen], reset[chosen])
 
-        # The leaky integral per episode: episodes begin at a stream's first reading (from
-        # the carried area) and at each reset reading (from zero).
+    def _integrate(
+        self, good: Readings, weight_s: npt.NDArray[np.float64], reset: npt.NDArray[np.bool_]
+    ) -> list[Event]:
+        """The leaky integral per episode: episodes begin at a stream's first reading (from
+        the carried area) and at each reset reading (from zero)."""
+        first, start = good.segments
+        s, t, v = good.stream, good.time, good.value
+        x = np.where(reset, 0.0, (self.limit[s] - v) * weight_s)
         begins = first | reset
-        episode = np.cumsum(begins)
+        episode = np.cumsum(begins, dtype=np.int64)
         total = np.cumsum(x)
         opening = np.maximum.accumulate(np.where(begins, np.arange(len(x)), 0))
         relative = total - (total[opening] - x[opening])
         carried = np.where(first[opening] & ~reset[opening], self.area[s], 0.0)
-        spread = 2 * (np.abs(x).sum() + carried.max() + 1)
-        lowest = np.minimum.accumulate(relative - episode * spread) + episode * spread
+        lowest = _lowest_so_far(relative, episode, ~reset)
         area = np.maximum(relative - np.minimum(-carried, lowest), 0.0)
         area[reset] = 0.0
 
@@ -181,9 +205,6 @@ class DepthDetector(Detector[DepthRule]):
         self.onset[streams] = onset[end]
         self.low_for[streams] = np.where(positive[end], low_for[end], 0.0)
         self.alerted[streams] = alerted[end]
-        self.last_time[streams] = t[end]
-        moved = step[end] > 0
-        self.last_step[streams[moved]] = step[end][moved]
 
         events = []
         for kind, mask in (
@@ -212,6 +233,26 @@ class DepthDetector(Detector[DepthRule]):
                 "longest_s": int(self.longest_ms[stream]) / 1000,
             }
         return Event(kind, self.rule, stream, int(good.time[i]), float(good.value[i]), evidence)
+
+
+def _lowest_so_far(
+    values: npt.NDArray[np.float64], episode: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """The running minimum of ``values`` within each episode (runs of equal ``episode``), at
+    the readings ``inside`` an episode (elsewhere 0). Exact: the minimum is taken over the
+    values' ranks, each episode's shifted below every earlier one's, in integers (a shift
+    of the floats themselves loses their low digits in a long batch)."""
+    lowest = np.zeros(len(values))
+    at = np.flatnonzero(inside)
+    if not len(at):
+        return lowest
+    chosen = values[at]
+    order = np.argsort(chosen, kind="stable")
+    rank = np.empty(len(at), np.int64)
+    rank[order] = np.arange(len(at))
+    shift = episode[at] * len(at)
+    lowest[at] = chosen[order[np.minimum.accumulate(rank - shift) + shift]]
+    return lowest
 
 
 def _previous(

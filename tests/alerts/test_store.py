@@ -12,7 +12,7 @@ import pytest
 
 from alerts.model import KINDS
 from alerts.outbox import Channels
-from alerts.store import AlertError, act, auto_resolve, take_event
+from alerts.store import AlertError, act, auto_resolve, release_inhibitions, take_event
 from analytics.rules import RULE_NAMES, STALE_RULE
 from vigil.db.migrate import available, migrate
 from vigil.wire.events import AnalyticsEvent
@@ -258,3 +258,56 @@ def test_alerts_open_before_episodes_carry_on_as_episodes(empty_database_url: st
         ]
         assert take(conn, event("persisted", "spo2_desaturation")) == 1  # joins the old one
         assert take(conn, event("cleared", "spo2_news2_red")) == 2  # clears where it holds
+
+
+def test_a_worsening_while_the_oximeter_is_off_is_told_when_it_is_back(
+    conn: psycopg.Connection,
+) -> None:
+    alert_id = take(conn, event("persisted", "spo2_news2_red"))
+    assert alert_id is not None
+    with conn.transaction():
+        act(conn, alert_id, "acknowledged", "nurse-a")  # acknowledged: not held back by it
+    sensor = take(conn, event("persisted", "check_sensor", "spo2"))
+    take(conn, event("persisted"))  # a desaturation the probe may be making up
+    owed = "SELECT count(*) FROM notification WHERE alert = %s AND revision = 1"
+    assert conn.execute(owed, (alert_id,)).fetchone() == (0,)
+    assert alerts(conn)[0][4] == sensor
+    take(conn, event("cleared", "check_sensor", "spo2"))
+    assert conn.execute(owed, (alert_id,)).fetchone() == (2,)  # the care team, the patient
+
+
+def test_a_sensor_alert_resolved_by_hand_lets_what_it_held_back_be_told(
+    conn: psycopg.Connection,
+) -> None:
+    sensor = take(conn, event("persisted", "check_sensor", "spo2"))
+    desat = take(conn, event("persisted"))
+    assert sensor is not None and desat is not None
+    with conn.transaction():
+        act(conn, sensor, "resolved", "nurse-a", "probe refitted")
+        assert release_inhibitions(conn, CHANNELS) == 1
+    assert alerts(conn)[1][4] is None
+    assert conn.execute("SELECT count(*) FROM notification WHERE alert = %s", (desat,)).fetchone()[
+        0
+    ]
+
+
+def test_a_high_alert_never_told_does_not_latch(conn: psycopg.Connection) -> None:
+    take(conn, event("persisted", "check_sensor", "spo2"))
+    desat = take(conn, event("persisted"))  # held back: nobody was told
+    take(conn, event("cleared"))
+    with conn.transaction():
+        assert auto_resolve(conn, 0) == [desat]
+
+
+def test_a_latched_alert_whose_condition_comes_back_hours_later_is_told_again(
+    conn: psycopg.Connection,
+) -> None:
+    alert_id = take(conn, event("persisted", time="2026-01-01T02:00:00Z"))
+    take(conn, event("cleared", time="2026-01-01T02:01:00Z"))
+    assert take(conn, event("persisted", time="2026-01-01T05:00:00Z")) == alert_id
+    rows = conn.execute(
+        "SELECT revision, count(*) FROM notification WHERE alert = %s GROUP BY 1 ORDER BY 1",
+        (alert_id,),
+    ).fetchall()
+    assert rows == [(0, 2), (1, 2)]
+    assert ("renewed", "vigil-alerts") in changes(conn, alert_id)

@@ -49,7 +49,7 @@ def test_a_condition_already_holding_catches_an_episode_and_known_events_are_not
         Persisted("a", "no_data", 45 * MIN),  # a real silence of the night
     ]
     row = evaluate(patients, events)["as_recorded"]
-    assert (row["caught"], row["median_delay_s"]) == (2, 0.0)
+    assert (row["caught"], row["caught_holding"], row["median_delay_s"]) == (2, 2, None)
     assert row["false_per_patient_day"] == 0 and row["false_technical_per_patient_day"] == 0
 
 

@@ -75,10 +75,14 @@ def test_a_physiozoo_file_with_a_yaml_header(tmp_path: Path) -> None:
     assert nan_list(r.spo2) == [97, None, 88] and all(math.isnan(p) for p in r.pulse)
 
 
-def test_a_decoded_cms50_session_with_empty_cells(tmp_path: Path) -> None:
-    text = "time,spo2_pct,pulse_bpm\n2024-01-01T22:00:00,97,44\n2024-01-01T22:00:01,,\n"
+def test_a_decoded_cms50_session_with_empty_cells_and_a_zone_kept(tmp_path: Path) -> None:
+    text = (
+        "time,spo2_pct,pulse_bpm\n2024-03-31T00:59:59+00:00,97,44\n"
+        "2024-03-31T02:00:00+01:00,,\n"  # the clocks went forward: one second later
+    )
     r = load(write(tmp_path, "session_decoded.csv", text))
     assert r.source == "contec" and nan_list(r.spo2) == [97, None]
+    assert np.diff(r.time).tolist() == [1000]
 
 
 @pytest.mark.parametrize(
@@ -99,8 +103,9 @@ def test_a_folder_skips_its_descriptions_and_reports_what_it_cannot_read(tmp_pat
     write(tmp_path, "README.txt", "Real recordings\n")
     write(tmp_path, "PROVENANCE.txt", "from somewhere\n")
     write(tmp_path, "odd.csv", "a,b\n1,2\n")
-    (tmp_path / "nested").mkdir()
-    write(tmp_path / "nested", "304.txt", "---\nFs: 1\n---\n97\n96\n")
+    for night in ("a", "b"):  # two nights of the same name, in folders of their own
+        (tmp_path / night).mkdir()
+        write(tmp_path / night, "304.txt", "---\nFs: 1\n---\n97\n96\n")
     recordings, skipped = load_folder(tmp_path)
-    assert [r.name for r in recordings] == ["304"]
+    assert [r.name for r in recordings] == ["a/304", "b/304"]
     assert len(skipped) == 1 and skipped[0].startswith("odd.csv")

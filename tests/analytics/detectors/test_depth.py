@@ -180,3 +180,27 @@ def test_the_vectorized_detector_equals_the_reference(
         assert math.isclose(vectorized.area[stream], references[stream].area, abs_tol=1e-6)
         if references[stream].area > 1e-9:
             assert math.isclose(vectorized.low_for[stream], references[stream].low_for)
+
+
+def test_a_long_batch_of_many_streams_equals_the_reference() -> None:
+    """Five minutes of 140 streams in one batch, as a benchmark's chunk: many episodes and
+    resets, readings about a second apart (so no two areas tie at a threshold)."""
+    rng = np.random.default_rng(11)
+    rule = DepthRule("rule", (), 88, 90, 25, 30)
+    readings = []
+    for stream in range(140):
+        t, level = 0, 92.0
+        while t < 300_000:
+            t += int(rng.integers(800, 1300))
+            level = float(np.clip(level + rng.normal(0, 1.2), 78, 97))
+            readings.append((stream, t, round(level)))
+    readings.sort(key=lambda r: (r[1], r[0]))
+    batch = Readings.sorted(*(list(c) for c in zip(*readings, strict=True)))
+    got = sorted((e.stream, e.time, str(e.kind)) for e in detector(rule, 140).score(batch))
+    references = [Reference(rule) for _ in range(140)]
+    expected = sorted(
+        (stream, time, kind)
+        for stream, time, value in sorted(readings)
+        for kind in references[stream].score(time, value)
+    )
+    assert len(expected) > 1000 and got == expected
