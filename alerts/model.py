@@ -68,9 +68,6 @@ KINDS = {
 }
 """Every rule of analytics.rules (a test holds the two lists together)."""
 
-SPO2_CLINICAL = {"spo2_desaturation", "spo2_news2_red", "spo2_below_baseline"}
-"""Rules an oximeter without skin contact cannot support: inhibited by its check_sensor."""
-
 
 def load_patient_messages(path: Path) -> dict[str, str]:
     """What patients are told, per rule, from a JSON object ``{"rule": "text", ...}``: a

@@ -23,14 +23,15 @@ from typing import Any
 import psycopg
 
 from alerts import episodes
-from alerts.episodes import Episode, Step, condition, family_of
+from alerts.episodes import FAMILIES, Episode, Step, condition, family_of
 from alerts.history import SYSTEM, record
-from alerts.model import SPO2_CLINICAL, Priority, State, kind_of
+from alerts.model import Priority, State, kind_of
 from alerts.outbox import Channels, notify
 from vigil.wire.events import AnalyticsEvent, EventKind
 
 SENSOR_OFF_SPO2 = condition("check_sensor", "spo2")
-"""The oximeter's 'check the sensor' condition, which inhibits SpO2 episodes."""
+"""The oximeter's 'check the sensor' condition, which inhibits SpO2 episodes: an oximeter
+without skin contact supports none of the SpO2 family's rules."""
 
 
 class AlertError(ValueError):
@@ -131,7 +132,7 @@ def _open(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -
     assert inserted is not None
     alert_id = int(inserted[0])
     if inhibitor is not None:
-        record(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+        _record_inhibited(conn, alert_id, inhibitor)
         return alert_id
     record(conn, alert_id, State.TRIGGERED, SYSTEM)
     if condition(rule, event.metric) == SENSOR_OFF_SPO2:
@@ -151,23 +152,17 @@ def _tell_again(
 ) -> None:
     """The episode is news again (worse, or back after it had long been clear): a new
     revision, unacknowledged, and everyone told again, unless the oximeter is off the finger
-    (then when it is back). Worse, the condition heads the episode: its rule, words and
-    evidence."""
-    worse = change == "worsened"
+    (then when it is back). Each telling keeps its event as the evidence; a worse condition
+    also heads the episode, with its rule and words."""
+    if change == "worsened":
+        conn.execute(
+            "UPDATE alert SET rule = %s, description = %s WHERE id = %s",
+            (event.rule, event.description, alert_id),
+        )
     row = conn.execute(
-        "UPDATE alert SET rule = CASE WHEN %s THEN %s ELSE rule END,"
-        " description = CASE WHEN %s THEN %s ELSE description END, evidence = %s,"
-        " event_id = %s, revision = revision + 1, state = 'triggered', updated = now()"
-        " WHERE id = %s RETURNING revision",
-        (
-            worse,
-            event.rule,
-            worse,
-            event.description,
-            event.encode().decode(),
-            event.id,
-            alert_id,
-        ),
+        "UPDATE alert SET evidence = %s, event_id = %s, revision = revision + 1,"
+        " state = 'triggered', updated = now() WHERE id = %s RETURNING revision",
+        (event.encode().decode(), event.id, alert_id),
     ).fetchone()
     assert row is not None
     record(conn, alert_id, change, SYSTEM, note)
@@ -177,16 +172,18 @@ def _tell_again(
             conn.execute(
                 "UPDATE alert SET inhibited_by = %s WHERE id = %s", (inhibited_by, alert_id)
             )
-            record(
-                conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibited_by} (check the sensor)"
-            )
+            _record_inhibited(conn, alert_id, inhibited_by)
     if inhibited_by is None:
         notify(conn, alert_id, event, channels, revision=int(row[0]))
 
 
+def _record_inhibited(conn: psycopg.Connection, alert_id: int, inhibitor: int) -> None:
+    record(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+
+
 def _inhibitor(conn: psycopg.Connection, patient: str, rule: str) -> int | None:
     """The open 'check the sensor' episode of the patient's oximeter, for an SpO2 rule."""
-    if rule not in SPO2_CLINICAL:
+    if family_of(rule) != "spo2":
         return None
     row = conn.execute(
         "SELECT id FROM alert WHERE patient = %s AND rule = 'check_sensor'"
@@ -200,10 +197,10 @@ def _inhibit_open_spo2_alerts(conn: psycopg.Connection, patient: str, inhibitor:
     rows = conn.execute(
         "UPDATE alert SET inhibited_by = %s, updated = now() WHERE patient = %s"
         " AND rule = ANY(%s) AND state = 'triggered' AND inhibited_by IS NULL RETURNING id",
-        (inhibitor, patient, sorted(SPO2_CLINICAL)),
+        (inhibitor, patient, list(FAMILIES["spo2"])),
     ).fetchall()
     for (alert_id,) in rows:
-        record(conn, alert_id, "inhibited", SYSTEM, f"by alert {inhibitor} (check the sensor)")
+        _record_inhibited(conn, alert_id, inhibitor)
 
 
 def _cleared(conn: psycopg.Connection, event: AnalyticsEvent, channels: Channels) -> int | None:

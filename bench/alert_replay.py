@@ -25,7 +25,8 @@ from vigil.wire.events import EventKind
 CHUNK_MS = 300_000
 ACKNOWLEDGED_AFTER_S = 300.0
 """How long the benchmark's care team takes to acknowledge an alert."""
-CLEAR_FOR_S = Settings().alerts_auto_resolve_s
+CLEAR_FOR_S: float = Settings.model_fields["alerts_auto_resolve_s"].default
+"""The service's default (not this environment's setting): what a deployment gets."""
 _FOREVER = 2**62
 
 

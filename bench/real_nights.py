@@ -48,14 +48,14 @@ def real_nights(folder: Path, seed: int, optional: tuple[str, ...], copies: int)
     if not recordings:
         raise RuntimeError(f"no recordings any loader reads in {folder}: {'; '.join(skipped)}")
     nights = [_patient(r, _name(r, i)) for i, r in enumerate(recordings)]
-    own = {p.name: _own_events(p) for p in nights}
+    own = {p.name: signal_events(p.metric, p.time, p.value) for p in nights}
     labelled = [
         Labelled(
             p.name,
             "as_recorded",
             r.hours,
             [e for e in own[p.name] if e[0] in LAID_OVER],
-            [e for e in own[p.name] if e[0] not in LAID_OVER],  # its silences
+            [*(e for e in own[p.name] if e[0] not in LAID_OVER), _after_end(p)],  # silences
         )
         for p, r in zip(nights, recordings, strict=True)
     ]
@@ -87,11 +87,11 @@ def real_nights(folder: Path, seed: int, optional: tuple[str, ...], copies: int)
     }
 
 
-def _own_events(night: Patient) -> list[tuple[str, int, int]]:
-    """The events of a night's own signal, and the silence after it ends (the others' nights
-    go on, and the clock with them: its 'no data' is the benchmark's doing)."""
+def _after_end(night: Patient) -> tuple[str, int, int]:
+    """The silence after a night ends: the others' nights go on, and the clock with them, so
+    its 'no data' is the benchmark's doing."""
     end = int(night.time[-1])
-    return [*signal_events(night.metric, night.time, night.value), ("dropout", end, end + DAY_MS)]
+    return ("dropout", end, end + DAY_MS)
 
 
 def _scored(labels: list[Labelled], conditions: list[Condition]) -> dict[str, dict[str, Any]]:
@@ -119,7 +119,8 @@ def _laid_over(
                     continue
                 name = f"{night.name}-{kind[:5]}-{copy}"
                 spans = [(e.kind, e.start + shift, e.end + shift) for e in laid]
-                labels.append(Labelled(name, kind, recording.hours, spans, own[night.name]))
+                known = [*own[night.name], _after_end(night)]
+                labels.append(Labelled(name, kind, recording.hours, spans, known))
                 patients.append(_patient(over, name))
     return labels, patients
 
