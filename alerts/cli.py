@@ -59,6 +59,9 @@ def register(commands: Commands) -> None:
     member.add_argument(
         "--contact", required=True, help="an apprise URL (mailto://, ntfy://, slack:// ...)"
     )
+    member.add_argument(
+        "--until", metavar="TIME", help="on the team until then (ISO 8601), e.g. a locum"
+    )
     assign = actions.add_parser("assign", help="a patient to a team")
     assign.add_argument("patient")
     assign.add_argument("team")
@@ -109,7 +112,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings, autocommit=True) as conn:
         after = max(0, latest_change(conn) - 10)
         while not stop.is_set():
-            for c in changes_since(conn, after, args.patient):
+            for c in changes_since(conn, after, _only(args.patient)):
                 note = f" ({c['note']})" if c["note"] else ""
                 print(
                     f"{c['at'][:19]} alert {c['alert']} {c['priority']:<6} {c['patient']:<12}"
@@ -126,7 +129,9 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.db.connection import connect
 
     with connect(settings) as conn:
-        alerts = list_alerts(conn, STATES["all" if args.all else "open"], args.patient, limit=200)
+        alerts = list_alerts(
+            conn, STATES["all" if args.all else "open"], _only(args.patient), limit=200
+        )
     if args.json:
         listed = [
             {
@@ -178,12 +183,7 @@ def _act(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "snooze":
         if not args.until:
             raise UserError("snooze until when? --until 2026-01-01T12:00:00Z")
-        try:
-            until = datetime.fromisoformat(args.until.replace("Z", "+00:00"))
-        except ValueError:
-            raise UserError(f"--until {args.until!r} is not ISO 8601") from None
-        if until.tzinfo is None:
-            raise UserError("--until needs a UTC offset (add Z or +01:00)")
+        until = _time(args.until)
     change = _CHANGES[args.action]
     with connect(settings) as conn:
         try:
@@ -207,7 +207,8 @@ def _team(args: argparse.Namespace, settings: Settings) -> int:
                 add_team(conn, args.team, args.name, args.timezone, _quiet_hours(args.quiet))
                 print(f"team {args.team} saved")
             elif args.team_command == "member":
-                add_member(conn, args.team, args.member, args.tier, args.contact)
+                until = _time(args.until) if args.until else None
+                add_member(conn, args.team, args.member, args.tier, args.contact, until)
                 print(f"{args.member} is tier {args.tier} of {args.team}")
             elif args.team_command == "contact":
                 add_patient_contact(conn, args.patient, args.contact)
@@ -228,3 +229,18 @@ def _quiet_hours(text: str | None) -> tuple[clock, clock] | None:
     except ValueError:
         raise UserError(f"--quiet {text!r}: use HH:MM-HH:MM") from None
     return start, end
+
+
+def _only(patient: str | None) -> list[str] | None:
+    return [patient] if patient else None
+
+
+def _time(text: str) -> datetime:
+    """An ``--until`` time: ISO 8601 with its UTC offset."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--until {text!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        raise UserError("--until needs a UTC offset (add Z or +01:00)")
+    return moment

@@ -122,6 +122,8 @@ def _tell_tier(
         "  vigil_quiet_until(now(), t.timezone, t.quiet_from, t.quiet_until) END"
         " FROM patient_team p JOIN care_team t ON t.id = p.team"
         " JOIN care_team_member m ON m.team = t.id WHERE p.patient = %s AND m.tier = %s"
+        " AND (m.period_start IS NULL OR m.period_start <= now())"
+        " AND (m.period_end IS NULL OR m.period_end > now())"
         " ORDER BY m.member",
         (priority == Priority.LOW, patient, tier),
     ).fetchall()

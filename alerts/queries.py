@@ -6,6 +6,7 @@ The command line and the API read through these, so a list means the same everyw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -77,16 +78,16 @@ _COLUMNS = (
 def list_alerts(
     conn: psycopg.Connection,
     states: tuple[State, ...],
-    patient: str | None = None,
+    patients: Sequence[str] | None = None,
     priority: str | None = None,
     limit: int = 100,
 ) -> list[Alert]:
-    """Newest first."""
+    """Newest first; of ``patients`` only, unless None."""
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM alert WHERE state = ANY(%s)"
-        " AND (%s::text IS NULL OR patient = %s) AND (%s::text IS NULL OR priority = %s)"
+        " AND (%s::text[] IS NULL OR patient = ANY(%s)) AND (%s::text IS NULL OR priority = %s)"
         " ORDER BY triggered_at DESC, id DESC LIMIT %s",
-        ([str(s) for s in states], patient, patient, priority, priority, limit),
+        ([str(s) for s in states], patients, patients, priority, priority, limit),
     ).fetchall()
     return [Alert(*row) for row in rows]
 
@@ -168,15 +169,18 @@ def latest_change(conn: psycopg.Connection) -> int:
 
 
 def changes_since(
-    conn: psycopg.Connection, after: int, patient: str | None = None, limit: int = 500
+    conn: psycopg.Connection,
+    after: int,
+    patients: Sequence[str] | None = None,
+    limit: int = 500,
 ) -> list[dict[str, Any]]:
     """Alert changes after change id ``after`` (oldest first), with their alert's patient,
-    rule, priority and state."""
+    rule, priority and state; of ``patients`` only, unless None."""
     rows = conn.execute(
         "SELECT c.id, c.at, c.change, c.actor, c.note, a.id, a.patient, a.rule, a.priority,"
         " a.state FROM alert_change c JOIN alert a ON a.id = c.alert WHERE c.id > %s"
-        " AND (%s::text IS NULL OR a.patient = %s) ORDER BY c.id LIMIT %s",
-        (after, patient, patient, limit),
+        " AND (%s::text[] IS NULL OR a.patient = ANY(%s)) ORDER BY c.id LIMIT %s",
+        (after, patients, patients, limit),
     ).fetchall()
     keys = ("id", "at", "change", "actor", "note", "alert", "patient", "rule", "priority", "state")
     changes = [dict(zip(keys, row, strict=True)) for row in rows]

@@ -3,7 +3,7 @@ patients' own channels."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 
 import psycopg
 
@@ -30,15 +30,25 @@ def add_team(
     )
 
 
-def add_member(conn: psycopg.Connection, team: str, member: str, tier: int, contact: str) -> None:
+def add_member(
+    conn: psycopg.Connection,
+    team: str,
+    member: str,
+    tier: int,
+    contact: str,
+    until: datetime | None = None,
+) -> None:
+    """A member is paged for the team's patients, and sees them, until ``until`` (a locum
+    for a month), else for as long as they are on the team."""
     if tier < 1:
         raise ValueError("tiers start at 1 (told first)")
     try:
         conn.execute(
-            "INSERT INTO care_team_member (team, member, tier, contact) VALUES (%s, %s, %s, %s)"
+            "INSERT INTO care_team_member (team, member, tier, contact, period_end)"
+            " VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (team, member) DO UPDATE SET tier = excluded.tier,"
-            " contact = excluded.contact",
-            (team, member, tier, contact),
+            " contact = excluded.contact, period_end = excluded.period_end",
+            (team, member, tier, contact, until),
         )
     except psycopg.errors.ForeignKeyViolation:
         raise ValueError(f"no team {team!r}: add it first (`vigil team add {team}`)") from None

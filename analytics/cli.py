@@ -64,7 +64,8 @@ def _service(_args: argparse.Namespace, settings: Settings) -> int:
     require_broker(settings)
     try:
         service = AnalyticsService(settings)
-    except ValueError as exc:  # a bad shard, or a ConfigError naming the patient and field
+    except ValueError as exc:  # a bad shard, enrollment 'on' without a database, or a
+        # ConfigError naming the patient and field
         raise UserError(str(exc)) from None
     counters = service.run(stop_event())
     log.info("analytics stopped: %s", counters)

@@ -4,7 +4,8 @@ Readings batches come from the broker on the service's own persistent subscripti
 has its own, so scoring never waits for storage). Each worker owns the gateways whose id
 hashes to its shard (``analytics_shards``, ``analytics_shard``): a gateway's patients always
 land in the same worker, so each stream's state lives in one place; the topic names the
-gateway, so another shard's batch is skipped before it is decoded. Messages are gathered
+gateway, so another shard's batch is skipped before it is decoded, and only what a batch's
+gateway may send is scored (:mod:`analytics.admission`). Messages are gathered
 for ``analytics_batch_ms`` and scored in one engine call; events are published at QoS 1 on
 ``vigil/v1/events/{patient}`` before the readings are acknowledged, so a crash in between
 makes the broker deliver the readings again (the detectors ignore what they have already
@@ -32,6 +33,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import psycopg
 
+from analytics.admission import Admission
 from analytics.checkpoint import load_checkpoint, save_checkpoint
 from analytics.config import load_patient_rules
 from analytics.engine import Engine, PatientEvent
@@ -68,6 +70,10 @@ class AnalyticsCounters:
     events: int = 0
     other_shards: int = 0
     undecodable: int = 0
+    not_enrolled: int = 0
+    """Batches dropped unscored: their gateway is not enrolled (:mod:`analytics.admission`)."""
+    unassigned: int = 0
+    """Readings dropped unscored: not assigned to their patient on their gateway."""
     checkpoints: int = 0
 
 
@@ -85,6 +91,7 @@ class AnalyticsService:
         self.client_id = settings.analytics_client_id + suffix
         self.checkpoint = checkpoint_path(settings)
         self.engine = self._load()
+        self.admission = Admission(settings.ingest_enrolled_only, settings.database_url)
         self._inbox = Inbox(1000)
         self._status_topic = service_status(self.client_id)
         self._client: mqtt.Client | None = None
@@ -118,11 +125,12 @@ class AnalyticsService:
         )
         if self._client is None:
             return self.counters
-        if self.settings.database_url and self.engine.saved_at is not None:
-            self.catch_up(self.engine.saved_at)
         due = time.monotonic() + self.settings.analytics_checkpoint_s
         ticked = 0.0
         try:
+            self.admission.start()
+            if self.settings.database_url and self.engine.saved_at is not None:
+                self.catch_up(self.engine.saved_at)
             while not stop.is_set():
                 messages = self._inbox.take(0.2, self.settings.analytics_batch_ms, _MAX_BYTES)
                 if messages:
@@ -134,6 +142,7 @@ class AnalyticsService:
                     self.save()
                     due = time.monotonic() + self.settings.analytics_checkpoint_s
         finally:
+            self.admission.close()
             self.save()
             vigil_mqtt.end_session(self._client, self._status_topic)
         return self.counters
@@ -145,7 +154,10 @@ class AnalyticsService:
         log.info("subscribed to %s as %s", ALL.readings, self.client_id)
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> list[PatientEvent]:
-        """Score one micro-batch, publish its events, then acknowledge its messages."""
+        """Score one micro-batch, publish its events, then acknowledge its messages. Only
+        what the batches' gateways may send is scored (:mod:`analytics.admission`): a
+        gateway naming another gateway's patient neither raises that patient's alarms nor
+        becomes the patient's inbox."""
         batches: list[Batch] = []
         for message in messages:
             gateway = gateway_of(message.topic)
@@ -159,7 +171,10 @@ class AnalyticsService:
                 continue
             if batch.gateway == gateway:
                 batches.append(batch)
-        events = self.score(batches)
+        admitted = self.admission.admit(batches)
+        self.counters.not_enrolled += admitted.not_enrolled
+        self.counters.unassigned += admitted.unassigned
+        events = self.score(admitted.batches)
         self.publish(events)
         assert self._client is not None
         for message in messages:

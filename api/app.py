@@ -1,5 +1,5 @@
-"""The FastAPI application: the routes of every group, the connection pool, and FHIR
-errors answered as OperationOutcome."""
+"""The FastAPI application: the routes of every group, the connection pool, the edge every
+request passes (limits, audit, headers), and every error answered as an OperationOutcome."""
 
 from __future__ import annotations
 
@@ -8,44 +8,104 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError, StarletteHTTPException
 from psycopg_pool import ConnectionPool
 
 import vigil
-from api.fhir.outcome import FhirError
+from api.edge import Edge
+from api.fhir.outcome import FhirError, operation_outcome
 from api.fhir.response import FhirJSON
-from api.routes import alerts, flags, ingest, metadata, observations, stream
+from api.oidc import OidcVerifier, oidc_config
+from api.routes import (
+    alerts,
+    audit_events,
+    consents,
+    flags,
+    ingest,
+    me,
+    metadata,
+    observations,
+    stream,
+)
+from api.stream_feed import AlertFeed
 from vigil.settings import Settings
 
 POOL_SIZE = 8
+ROUTERS = (
+    metadata.router,
+    observations.router,
+    flags.router,
+    consents.router,
+    audit_events.router,
+    stream.router,  # before /alerts/{alert_id}, which would take "stream"
+    alerts.router,
+    ingest.router,
+    me.router,
+)
+"""Every group of routes the API serves, in the order they are matched."""
+_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 409: "conflict"}
+
+
+def public_base(settings: Settings) -> str:
+    """The address every link the API gives starts with; never the request's Host."""
+    base = settings.api_base_url or f"http://{settings.api_host}:{settings.api_port}"
+    return base.rstrip("/")
 
 
 def create_app(settings: Settings) -> FastAPI:
     if not settings.database_url:
         raise ValueError("no database configured: set VIGIL_DATABASE_URL")
     url = settings.database_url
+    config = oidc_config(settings)
+    base = public_base(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False)
         pool.open(wait=True, timeout=30)
         app.state.pool = pool
-        app.state.started = datetime.now(UTC)
+        app.state.feed = AlertFeed(pool, settings.api_streams_per_principal)
         try:
             yield
         finally:
+            await app.state.feed.close()
             pool.close()
 
-    app = FastAPI(title="Vigil", version=vigil.__version__, lifespan=lifespan)
-    app.include_router(metadata.router)
-    app.include_router(observations.router)
-    app.include_router(flags.router)
-    app.include_router(stream.router)  # before /alerts/{alert_id}, which would take "stream"
-    app.include_router(alerts.router)
-    app.include_router(ingest.router)
+    # No /docs: its page loads scripts from a CDN, which the pages' CSP (rightly) refuses.
+    app = FastAPI(
+        title="Vigil",
+        version=vigil.__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # its Location would be built from the Host header
+    )
+    app.state.started = datetime.now(UTC)
+    app.state.base_url = base
+    app.state.oidc = OidcVerifier(config) if config else None
+    app.add_middleware(Edge, max_body=settings.api_max_body_bytes, https=base.startswith("https:"))
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.exception_handler(FhirError)
     async def fhir_error(_request: Request, exc: FhirError) -> FhirJSON:
-        return FhirJSON(exc.outcome(), status_code=exc.status_code)
+        return FhirJSON(exc.outcome(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> FhirJSON:
+        code = _CODES.get(exc.status_code, "invalid")
+        return FhirJSON(
+            operation_outcome(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> FhirJSON:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return FhirJSON(operation_outcome("invalid", problems), status_code=400)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -104,6 +104,15 @@ def register(commands: Commands) -> None:
     )
     ingest.set_defaults(run=_ingest)
 
+    api = components.add_parser(
+        "api", help="an ordinary request's latency with and without open alert streams"
+    )
+    api.add_argument("--streams", type=positive_int, default=200, help="streams held open (200)")
+    api.add_argument(
+        "--requests", type=positive_int, default=300, help="timed requests each way (300)"
+    )
+    api.set_defaults(run=_api)
+
 
 def _report(run: Callable[[], dict[str, Any]]) -> int:
     """Run a benchmark and print its figures; one whose processes cannot start says so."""
@@ -168,3 +177,12 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.batch > MAX_READINGS:
         raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")
     return _report(IngestBench(args.readings, args.batch, args.gateways, settings).run)
+
+
+def _api(args: argparse.Namespace, _settings: Settings) -> int:
+    import tempfile
+
+    from bench.api import ApiBench
+
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-api-") as folder:
+        return _report(ApiBench(args.streams, args.requests, Path(folder)).run)

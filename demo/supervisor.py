@@ -27,9 +27,11 @@ from typing import Any
 import psycopg
 
 from alerts.queries import tally
-from api.tokens import create_client
+from alerts.teams import add_team, assign
+from api.access.tokens import create_client
 from demo.desk import ClinicianDesk, EventCounter
 from ingest.stats import ingest_stats
+from simulators.ble.ward import patient_id
 from vigil.commands import stop_event
 from vigil.db.migrate import migrate
 from vigil.embedded.broker import PrivateBroker, start_broker
@@ -45,6 +47,7 @@ INGEST_ID = "demo-ingest"
 ANALYTICS_ID = "demo-analytics"
 ALERTS_ID = "demo-alerts"
 STATUS_EVERY_S = 5.0
+DEMO_TEAM = "demo-ward"
 
 
 class Demo:
@@ -68,7 +71,7 @@ class Demo:
             database_url, mqtt_url = self._infrastructure(data)
             with psycopg.connect(database_url, autocommit=True) as conn:
                 migrate(conn)
-                token = create_client(conn, "demo-clinician")
+                token = self._clinician(conn)
             env = {
                 "VIGIL_DATABASE_URL": database_url,
                 "VIGIL_MQTT_URL": mqtt_url,
@@ -78,6 +81,10 @@ class Demo:
                 "VIGIL_ANALYTICS_CLIENT_ID": ANALYTICS_ID,
                 "VIGIL_ANALYTICS_STATE_DIR": str(data / "analytics"),
                 "VIGIL_ALERTS_CLIENT_ID": ALERTS_ID,
+                # Open mode: the demo's gateway and patients are not enrolled, and a database
+                # given in VIGIL_DATABASE_URL may have enrollments; ingest and analytics warn
+                # loudly.
+                "VIGIL_INGEST_ENROLLED_ONLY": "off",
                 "VIGIL_LOG_LEVEL": "WARNING",
             }
             logs = data / "logs"
@@ -153,6 +160,13 @@ class Demo:
             topics[service_status(client_id)] = ServiceStatus.decode
         self.status = Watcher(settings, topics, f"demo-monitor-{time.time_ns()}")
 
+    def _clinician(self, conn: psycopg.Connection) -> str:
+        """The demo ward's team, its patients, and a token for a clinician on it."""
+        add_team(conn, DEMO_TEAM, "Demo ward")
+        for index in range(self.args.patients):
+            assign(conn, patient_id(index), DEMO_TEAM)
+        return create_client(conn, "demo-clinician", teams=[DEMO_TEAM])
+
     def _start_service(self, name: str, client_id: str, env: dict[str, str], logs: Path) -> None:
         assert self.status is not None
         log = logs / f"{name}.log"
@@ -161,6 +175,10 @@ class Demo:
     def _announce(self, token: str, data: Path) -> None:
         base = f"http://127.0.0.1:{self.args.api_port}"
         print(f"Vigil demo: {self.args.patients} simulated patients, data in {data}")
+        print(
+            "Open mode: ingest stores whatever any gateway sends; a deployment enrolls its "
+            "gateways and their patients' devices (`vigil enroll`)"
+        )
         print(f"API:   {base}/fhir/metadata")
         print(f"Token: {token}")
         print(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway.files import private_database
 from gateway.readings import Reading
 from vigil.wire.batch import Batch
 
@@ -55,7 +56,7 @@ class PendingBatch:
 
 class Outbox:
     def __init__(self, path: Path, gateway: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)  # readings of patients: owner only, with the -wal and -shm
         self.gateway = gateway
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

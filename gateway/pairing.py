@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
+from gateway.files import replace_private
 from gateway.gatt import uuids
 from gateway.service import Backends
 from vigil.wire.batch import PATIENT_ID
@@ -71,10 +71,7 @@ class Registry:
 
     def save(self, pairings: list[Pairing]) -> None:
         """Write atomically: a power cut mid-write must not lose every pairing."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps([asdict(p) for p in pairings], indent=2))
-        os.replace(temporary, self.path)
+        replace_private(self.path, json.dumps([asdict(p) for p in pairings], indent=2))
 
     def add(self, pairing: Pairing) -> None:
         self.save([p for p in self.load() if p.address != pairing.address] + [pairing])

@@ -22,6 +22,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 import vigil
+from gateway.files import append_private
 from gateway.gatt import uuids
 from gateway.outbox import BATCH_LIMIT, Outbox
 from gateway.publisher import MqttPublisher, Publisher
@@ -162,8 +163,9 @@ class GatewayService:
         except WireError as exc:
             log.warning("ignoring an inbox message that is not one (%s)", exc)
             return
-        with open(self.settings.gateway_data_dir / "inbox.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(message.document()) + "\n")
+        append_private(
+            self.settings.gateway_data_dir / "inbox.jsonl", json.dumps(message.document()) + "\n"
+        )
         self.counters.inbox_messages += 1
         log.info("a message for a patient arrived (alerts %s)", list(message.alerts))
 

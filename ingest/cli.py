@@ -1,4 +1,4 @@
-"""`vigil ingest` (the service, and `ingest stats`) and `vigil enroll`."""
+"""`vigil ingest` (the service, and `ingest stats`); `vigil enroll` is :mod:`ingest.enroll_cli`."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ import argparse
 import json
 import logging
 
-from vigil.commands import (
-    Commands,
-    UserError,
-    pairing,
-    require_broker,
-    require_database,
-    stop_event,
-)
+from ingest import enroll_cli
+from vigil.commands import Commands, UserError, require_broker, require_database, stop_event
 from vigil.settings import Settings
-from vigil.wire.topics import GATEWAY_ID
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +26,7 @@ def register(commands: Commands) -> None:
     ingest.add_argument("--json", action="store_true", help="with stats: one JSON document")
     ingest.set_defaults(run=_ingest)
 
-    enroll = commands.add_parser(
-        "enroll",
-        help="allow gateways to send readings (enforced with VIGIL_INGEST_ENROLLED_ONLY)",
-    )
-    enroll.add_argument("gateways", nargs="*", metavar="GATEWAY_ID", help="gateways to enroll")
-    enroll.add_argument(
-        "--device",
-        type=pairing,
-        action="append",
-        default=[],
-        metavar="ADDRESS=PATIENT",
-        help="assign a wearable to its patient (repeatable)",
-    )
-    enroll.add_argument("--note", default="", help="e.g. where the gateway is, or whose it is")
-    enroll.add_argument("--list", action="store_true", help="show the enrolled gateways")
-    enroll.add_argument("--remove", metavar="ID", help="withdraw a gateway or a device")
-    enroll.set_defaults(run=_enroll)
+    enroll_cli.register(commands)
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,38 +75,6 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
             print(f"    gap: seq {first}" + (f"-{last}" if last > first else ""))
         if len(g.gaps) > 5:
             print(f"    ... and {len(g.gaps) - 5} more gaps (see --json)")
-    return 0
-
-
-def _enroll(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest import enrollment
-    from vigil.db.connection import connect
-    from vigil.db.migrate import migrate
-
-    adding = bool(args.gateways or args.device)
-    if sum((adding, args.list, bool(args.remove))) != 1:
-        raise UserError(
-            "give gateway ids or --device ADDRESS=PATIENT to enroll, or --list, or --remove ID"
-        )
-    for gateway in args.gateways:
-        if not GATEWAY_ID.fullmatch(gateway):
-            raise UserError(f"{gateway!r} is not a gateway id: 1-64 letters, digits, '.', '_', '-'")
-    with connect(settings) as conn:
-        migrate(conn)
-        if args.list:
-            found = enrollment.enrolled(conn)
-            if not found.gateways and not found.devices:
-                print("nothing enrolled; enroll a gateway with `vigil enroll GATEWAY_ID`")
-            for gateway, enrolled, note in found.gateways:
-                print(f"gateway {gateway:<24} {enrolled:%Y-%m-%d %H:%M}  {note}")
-            for device, patient, assigned in found.devices:
-                print(f"device  {device:<24} {assigned:%Y-%m-%d %H:%M}  {patient}")
-        elif args.remove:
-            if not enrollment.withdraw(conn, args.remove):
-                raise UserError(f"{args.remove} is not enrolled (see `vigil enroll --list`)")
-            print(f"withdrew {args.remove}; ingest refuses it within a minute")
-        else:
-            enrollment.enroll(conn, args.gateways, args.device, args.note)
-            names = args.gateways + [f"{d} to {p}" for d, p in args.device]
-            print(f"enrolled {', '.join(names)}")
+        if g.conflicts:
+            print(f"    conflicts: {g.conflicts} batches under a seq another batch holds")
     return 0

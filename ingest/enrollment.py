@@ -1,8 +1,10 @@
 """Which gateways may send readings and which wearable is whose, on the platform's side.
 
-`vigil enroll` writes the two tables (``gateway``, ``device_assignment``); with
-``VIGIL_INGEST_ENROLLED_ONLY`` ingest reads them to refuse batches from gateways not
-enrolled and readings from devices not assigned to the patient the gateway names.
+`vigil enroll` writes the tables (``gateway``, ``device_assignment``, and the broker
+accounts of :mod:`ingest.credentials`); ingest (:mod:`ingest.admission`) and analytics read
+them through :mod:`vigil.db.enrollment` to take a reading only when its device is assigned
+to its patient on the gateway that sent it: a gateway speaks only for its own patients, and
+only through their own devices.
 """
 
 from __future__ import annotations
@@ -13,42 +15,47 @@ from datetime import datetime
 
 import psycopg
 
+from ingest import credentials
+
 
 @dataclass(frozen=True, slots=True)
 class Enrolled:
     gateways: list[tuple[str, datetime, str]]
     """(id, enrolled, note)"""
-    devices: list[tuple[str, str, datetime]]
-    """(device, patient, assigned)"""
+    devices: list[tuple[str, str | None, str, datetime]]
+    """(device, gateway, patient, assigned); gateway None: assigned before gateways were
+    part of an assignment, and refused until assigned again"""
+    accounts: list[credentials.Account]
 
 
-def enroll(
-    conn: psycopg.Connection,
-    gateways: Iterable[str],
-    devices: Iterable[tuple[str, str]],
-    note: str = "",
-) -> None:
-    """Enroll gateways (a second time changes the note) and assign devices to patients (a
-    device already assigned moves to its new patient)."""
-    for gateway in gateways:
-        conn.execute(
-            "INSERT INTO gateway (id, note) VALUES (%s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET note = excluded.note",
-            (gateway, note),
-        )
+def enroll(conn: psycopg.Connection, gateway: str, note: str | None = None) -> None:
+    """Enroll a gateway; a second time changes its note when one is given."""
+    conn.execute(
+        "INSERT INTO gateway (id, note) VALUES (%s, coalesce(%s, ''))"
+        " ON CONFLICT (id) DO UPDATE SET note = coalesce(%s, gateway.note)",
+        (gateway, note, note),
+    )
+
+
+def assign(conn: psycopg.Connection, gateway: str, devices: Iterable[tuple[str, str]]) -> None:
+    """Assign devices (address, patient) to their patients on ``gateway``, an enrolled one;
+    a device already assigned moves to its new gateway and patient."""
     for device, patient in devices:
         conn.execute(
-            "INSERT INTO device_assignment (device, patient) VALUES (%s, %s)"
-            " ON CONFLICT (device) DO UPDATE SET patient = excluded.patient, assigned = now()",
-            (device, patient),
+            "INSERT INTO device_assignment (device, gateway, patient) VALUES (%s, %s, %s)"
+            " ON CONFLICT (device) DO UPDATE"
+            " SET gateway = excluded.gateway, patient = excluded.patient, assigned = now()",
+            (device, gateway, patient),
         )
 
 
-def withdraw(conn: psycopg.Connection, gateway_or_device: str) -> int:
-    """Withdraw a gateway or a device's assignment; how many rows went."""
-    removed = conn.execute("DELETE FROM gateway WHERE id = %s", (gateway_or_device,)).rowcount
+def withdraw(conn: psycopg.Connection, name: str) -> int:
+    """Withdraw a gateway (with its devices and broker account), a device's assignment or a
+    service's broker account; how many rows went."""
+    removed = conn.execute("DELETE FROM gateway WHERE id = %s", (name,)).rowcount
+    removed += credentials.revoke(conn, name)
     removed += conn.execute(
-        "DELETE FROM device_assignment WHERE device = %s", (gateway_or_device.upper(),)
+        "DELETE FROM device_assignment WHERE device = %s", (name.upper(),)
     ).rowcount
     return removed
 
@@ -56,27 +63,7 @@ def withdraw(conn: psycopg.Connection, gateway_or_device: str) -> int:
 def enrolled(conn: psycopg.Connection) -> Enrolled:
     gateways = conn.execute("SELECT id, enrolled, note FROM gateway ORDER BY id").fetchall()
     devices = conn.execute(
-        "SELECT device, patient, assigned FROM device_assignment ORDER BY patient, device"
+        "SELECT device, gateway, patient, assigned FROM device_assignment"
+        " ORDER BY gateway, patient, device"
     ).fetchall()
-    return Enrolled(gateways, devices)
-
-
-def gateways(conn: psycopg.Connection, among: Iterable[str] | None = None) -> set[str]:
-    """The enrolled gateways (of ``among`` when given)."""
-    if among is None:
-        rows = conn.execute("SELECT id FROM gateway")
-    else:
-        rows = conn.execute("SELECT id FROM gateway WHERE id = ANY(%s)", (sorted(among),))
-    return {g for (g,) in rows}
-
-
-def assignments(conn: psycopg.Connection, devices: Iterable[str] | None = None) -> dict[str, str]:
-    """Device -> patient (for ``devices`` when given)."""
-    if devices is None:
-        rows = conn.execute("SELECT device, patient FROM device_assignment")
-    else:
-        rows = conn.execute(
-            "SELECT device, patient FROM device_assignment WHERE device = ANY(%s)",
-            (sorted(devices),),
-        )
-    return dict(rows.fetchall())
+    return Enrolled(gateways, devices, credentials.accounts(conn))

@@ -21,8 +21,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 
-from ingest import enrollment, partitions, writer
-from ingest.validation import screen
+from ingest import partitions, retention, writer
+from ingest.admission import Admission
 from vigil import mqtt as vigil_mqtt
 from vigil.db.migrate import migrate
 from vigil.mqtt.inbox import Inbox
@@ -35,7 +35,6 @@ from vigil.wire.topics import ALL, gateway_of, service_status
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY_S = 3600.0
-ENROLLMENT_EVERY_S = 60.0
 _BYTES_PER_READING = 60
 """About what one reading takes in a JSON batch (device, patient, metric, time, value)."""
 
@@ -46,6 +45,16 @@ class IngestCounters:
     stored: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    conflicts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message and the digest of its payload, which tells a redelivery from another batch
+    under the same seq (:mod:`ingest.writer`)."""
+
+    message: mqtt.MQTTMessage
+    digest: bytes
 
 
 class IngestService:
@@ -62,15 +71,14 @@ class IngestService:
         self._status_topic = service_status(settings.ingest_client_id)
         self._commits = 0
         self._housekeeping_due = 0.0
-        self._gateways: set[str] = set()
-        self._assignments: dict[str, str] = {}
-        self._enrollment_read = -ENROLLMENT_EVERY_S
+        self._admission = Admission(settings.ingest_enrolled_only, settings.retention_days)
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
         if self._conn is None:
             return self.counters
         migrate(self._conn)
+        self._admission.start(self._conn)
         self._run_housekeeping(stop)
         self._client = self._connect_broker(stop)
         if self._client is None:
@@ -137,8 +145,8 @@ class IngestService:
         return self._inbox.take(timeout, self.settings.ingest_flush_ms, budget)
 
     def _handle(self, messages: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        decoded: list[tuple[mqtt.MQTTMessage, Batch]] = []
-        bad: list[tuple[mqtt.MQTTMessage, str]] = []
+        decoded: list[tuple[Received, Batch]] = []
+        bad: list[tuple[Received, str]] = []
         for message in messages:
             if not message.topic.endswith("/readings") or gateway_of(message.topic) is None:
                 # Seen with amqtt after a session resumes: a message from another topic.
@@ -146,21 +154,26 @@ class IngestService:
                     "ignoring a message on %s, which is not a readings topic", message.topic
                 )
                 continue
+            received = Received(message, writer.digest(message.payload))
             try:
                 batch = Batch.decode(message.payload)
             except WireError as exc:
-                bad.append((message, str(exc)))
+                bad.append((received, str(exc)))
                 continue
             topic_gateway = gateway_of(message.topic)
             if batch.gateway != topic_gateway:
                 reason = f"gateway: batch says {batch.gateway!r}, topic says {topic_gateway!r}"
-                bad.append((message, reason))
+                bad.append((received, reason))
                 continue
-            decoded.append((message, batch))
+            decoded.append((received, batch))
         delay = 0.5
         while not stop.is_set():
             try:
-                self._store(*self._admit(decoded, bad))
+                assert self._conn is not None
+                good, refused = self._admission.admit(
+                    self._conn, decoded, time.time_ns() // 1_000_000
+                )
+                self._store(good, bad + refused)
                 break
             except psycopg.OperationalError as exc:
                 log.warning("database error (%s); retrying in %.1f s", _first_line(exc), delay)
@@ -179,88 +192,42 @@ class IngestService:
                 self._client.ack(message.mid, message.qos)
         self.counters.messages += len(messages)
 
-    def _store(
-        self, good: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
-    ) -> None:
+    def _store(self, good: list[tuple[Received, Batch]], bad: list[tuple[Received, str]]) -> None:
         """Store everything in one transaction; if the database refuses the data itself
         (not the connection), find the batch it refuses, dead-letter it, keep the rest.
         """
         try:
-            self._commit([b for _, b in good], bad)
+            self._commit(good, bad)
             return
         except psycopg.OperationalError:
             raise
         except psycopg.Error:
             pass
         refused = list(bad)
-        for message, batch in good:
+        for received, batch in good:
             try:
-                self._commit([batch], [])
+                self._commit([(received, batch)], [])
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                refused.append((message, f"database refused the batch: {_first_line(exc)}"))
+                refused.append((received, f"database refused the batch: {_first_line(exc)}"))
         self._commit([], refused)
 
-    def _admit(
-        self, decoded: list[tuple[mqtt.MQTTMessage, Batch]], bad: list[tuple[mqtt.MQTTMessage, str]]
-    ) -> tuple[list[tuple[mqtt.MQTTMessage, Batch]], list[tuple[mqtt.MQTTMessage, str]]]:
-        """Which decoded batches, and which of their readings, may be stored (see
-        :mod:`ingest.validation`); the rest become dead letters. A batch keeps its place even
-        when none of its readings is left, so its ``seq`` is recorded and not seen as a gap.
-        With ``ingest_enrolled_only``, batches from gateways not enrolled are refused whole,
-        and readings from devices not assigned to their patient one by one."""
-        bad = list(bad)
-        assignments = None
-        if self.settings.ingest_enrolled_only:
-            self._refresh_enrollment(
-                {b.gateway for _, b in decoded} - self._gateways,
-                {
-                    d
-                    for _, b in decoded
-                    for d, p in set(zip(b.device, b.patient, strict=True))
-                    if self._assignments.get(d) != p
-                },
-            )
-            assignments = self._assignments
-        good = []
-        now_ms = time.time_ns() // 1_000_000
-        for message, batch in decoded:
-            if assignments is not None and batch.gateway not in self._gateways:
-                command = f"`vigil enroll {batch.gateway}`"
-                bad.append((message, f"gateway: {batch.gateway!r} is not enrolled ({command})"))
-                continue
-            kept, refused = screen(batch, now_ms, self.settings.retention_days, assignments)
-            if refused is not None:
-                bad.append((message, refused))
-            good.append((message, kept))
-        return good, bad
-
-    def _refresh_enrollment(self, strangers: set[str], suspects: set[str]) -> None:
-        """Enrolled gateways and device assignments, read again every minute; gateways not
-        known yet, and devices not assigned to the patient they are named with, are asked
-        about at once (at most two queries per flush, however many messages): enrolling
-        takes effect at once, a withdrawal within a minute."""
-        assert self._conn is not None
-        with self._conn.transaction():
-            if time.monotonic() >= self._enrollment_read + ENROLLMENT_EVERY_S:
-                self._gateways = enrollment.gateways(self._conn)
-                self._assignments = enrollment.assignments(self._conn)
-                self._enrollment_read = time.monotonic()
-                return
-            if strangers:
-                self._gateways.update(enrollment.gateways(self._conn, strangers))
-            if suspects:
-                self._assignments.update(enrollment.assignments(self._conn, suspects))
-
     def _run_housekeeping(self, stop: threading.Event) -> None:
-        """Partitions ahead and retention; a failure is retried in five minutes, since the
-        partitions made ahead leave days of slack."""
+        """Partitions ahead and retention (observations, dead letters, batch accounting); a
+        failure is retried in five minutes, since the partitions made ahead leave days of
+        slack."""
         assert self._conn is not None
+        now = datetime.now(UTC)
         try:
-            partitions.housekeeping(
-                self._conn, self.settings.retention_days, datetime.now(UTC).date()
-            )
+            partitions.housekeeping(self._conn, self.settings.retention_days, now.date())
+            pruned = retention.prune(self._conn, self.settings.retention_days, now)
+            if pruned.dead_letters or pruned.batches:
+                log.info(
+                    "pruned %d dead letters and %d batch records past the retention period",
+                    pruned.dead_letters,
+                    pruned.batches,
+                )
             self._housekeeping_due = time.monotonic() + HOUSEKEEPING_EVERY_S
         except psycopg.Error as exc:
             log.warning("partition housekeeping failed (%s); retrying in 5 min", _first_line(exc))
@@ -268,21 +235,37 @@ class IngestService:
             if isinstance(exc, psycopg.OperationalError):
                 self._reconnect_database(stop)
 
-    def _commit(self, good: list[Batch], bad: list[tuple[mqtt.MQTTMessage, str]]) -> None:
+    def _commit(self, good: list[tuple[Received, Batch]], bad: list[tuple[Received, str]]) -> None:
         assert self._conn is not None
+        limit = self.settings.ingest_dead_letter_max_bytes
         with self._conn.transaction():
-            result = writer.store(self._conn, good)
-            for message, reason in bad:
+            result = writer.store(self._conn, [b for _, b in good], [r.digest for r, _ in good])
+            for received, reason in bad:
+                message = received.message
                 writer.dead_letter(
-                    self._conn, message.topic, gateway_of(message.topic), message.payload, reason
+                    self._conn,
+                    message.topic,
+                    gateway_of(message.topic),
+                    message.payload,
+                    reason,
+                    limit,
                 )
         self.counters.stored += result.readings
         self.counters.duplicates += result.duplicates
         self.counters.dead_letters += len(bad)
-        for message, reason in bad:
+        self.counters.conflicts += len(result.conflicts)
+        for gateway, seq in result.conflicts:
+            log.warning(
+                "batch %d from %s is not the one first received under that seq: stored, and "
+                "counted as a conflict (`vigil ingest stats`)",
+                seq,
+                gateway,
+            )
+        for received, reason in bad:
             # Reasons may quote measured values (PHI): they stay in the table and at DEBUG.
-            log.warning("dead letter from %s (reason in the dead_letter table)", message.topic)
-            log.debug("dead letter from %s: %s", message.topic, reason)
+            topic = received.message.topic
+            log.warning("dead letter from %s (reason in the dead_letter table)", topic)
+            log.debug("dead letter from %s: %s", topic, reason)
 
     def _reconnect_database(self, stop: threading.Event) -> None:
         if self._conn is not None and not self._conn.closed:

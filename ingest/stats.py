@@ -5,8 +5,11 @@ Everything comes from ``ingest_batch`` (one row per batch ever received, with it
 deliveries, rows stored and newest measurement time) and ``dead_letter``; the observation
 table is never scanned. ``duplicates`` counts every reading delivered more than once or
 already stored: the readings of all deliveries, minus the rows stored. A gap is a run of
-``seq`` values never received from a gateway (seq starts at 0): batches the gateway dropped
-when its outbox was full, or that were dead-lettered before their seq could be read.
+``seq`` values never received from a gateway (seq starts at 0, or after the last one
+pruned with retention): batches the gateway dropped when its outbox was full, or that were
+refused whole (dead-lettered) and so never recorded. A conflict is a batch received under a
+``seq`` another batch of its gateway already holds, with other contents: a gateway whose
+outbox was lost and started again from 0, or someone publishing as the gateway.
 """
 
 from __future__ import annotations
@@ -23,16 +26,17 @@ FROM ingest_batch WHERE received >= %s
 """
 _PER_GATEWAY = """
 SELECT gateway, count(*), max(seq), coalesce(sum(readings * deliveries), 0),
-       coalesce(sum(stored), 0), max(newest), max(received)
+       coalesce(sum(stored), 0), max(newest), max(received), count(*) - count(DISTINCT seq)
 FROM ingest_batch GROUP BY gateway ORDER BY gateway
 """
 _GAPS = """
-SELECT gateway, coalesce(previous + 1, 0) AS first, seq - 1 AS last
+SELECT gateway, coalesce(previous + 1, p.through_seq + 1, 0) AS first, seq - 1 AS last
 FROM (
     SELECT gateway, seq, lag(seq) OVER (PARTITION BY gateway ORDER BY seq) AS previous
-    FROM ingest_batch
+    FROM (SELECT DISTINCT gateway, seq FROM ingest_batch) batches
 ) s
-WHERE seq > coalesce(previous + 1, 0)
+LEFT JOIN ingest_pruned p USING (gateway)
+WHERE seq > coalesce(previous + 1, p.through_seq + 1, 0)
 ORDER BY gateway, seq
 """
 _DEAD = "SELECT gateway, count(*) FROM dead_letter GROUP BY gateway"
@@ -68,6 +72,8 @@ class GatewayStats:
     """Now minus the newest measurement stored: how far behind the data is."""
     gaps: list[tuple[int, int]] = field(default_factory=list)
     """Missing seq ranges, first and last inclusive."""
+    conflicts: int = 0
+    """Batches received under a seq another batch of the gateway holds (all stored)."""
 
     @property
     def missing_batches(self) -> int:
@@ -116,7 +122,7 @@ def gateway_stats(conn: psycopg.Connection, now: datetime | None = None) -> list
         gaps.setdefault(gateway, []).append((int(first), int(last)))
     dead = {gateway or "?": int(n) for gateway, n in conn.execute(_DEAD)}
     found = []
-    for gateway, batches, highest, delivered, stored, newest, received in conn.execute(
+    for gateway, batches, highest, delivered, stored, newest, received, conflicts in conn.execute(
         _PER_GATEWAY
     ):
         found.append(
@@ -132,6 +138,7 @@ def gateway_stats(conn: psycopg.Connection, now: datetime | None = None) -> list
                 last_received=received,
                 lag_s=round((now - newest).total_seconds(), 1) if newest else None,
                 gaps=gaps.get(gateway, []),
+                conflicts=int(conflicts),
             )
         )
     for gateway, n in sorted(dead.items()):  # gateways whose every batch was dead-lettered

@@ -3,22 +3,21 @@
 A batch that decodes is screened reading by reading, in a few numpy passes: values outside
 the catalogue's plausible range for their metric, and measurement times from a gateway
 whose clock is wrong (far in the future, or before the clock was ever set), readings
-older than the retention period and, when asked, readings from a device the platform has
-not assigned to the patient the gateway names. The rest of the
-batch is stored; the refused readings stay recoverable in a dead letter holding the whole
-raw payload and a reason that names each of them. A reading the device itself flagged as
+older than the retention period and, when asked, readings whose device the platform has
+not assigned to the patient they name on the gateway that sent them. The rest of the batch
+is stored; the refused readings stay recoverable in a dead letter holding the raw payload
+(up to a size) and a reason that names each of them. A reading the device itself flagged as
 invalid is stored with its flag even when its value is implausible: the flag is the
 evidence (a probe off the finger), and analytics reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
-from itertools import compress
+from dataclasses import dataclass
 
 import numpy as np
 
+from vigil.db import enrollment
 from vigil.metrics import CATALOGUE
 from vigil.wire.batch import Batch
 from vigil.wire.quality import Quality
@@ -37,17 +36,27 @@ for _m in CATALOGUE:
 _NAMES = {m.id: m.name for m in CATALOGUE}
 
 
+@dataclass(frozen=True, slots=True)
+class Screened:
+    kept: Batch
+    """The batch without the readings it may not store."""
+    reason: str | None
+    """Why readings were refused (None when every reading passes)."""
+    unassigned: int
+    """How many readings were refused because their device is not assigned to their
+    patient on the batch's gateway."""
+
+
 def screen(
     batch: Batch,
     now_ms: int,
     retention_days: int = 0,
-    assignments: Mapping[str, str] | None = None,
-) -> tuple[Batch, str | None]:
-    """The batch without the readings it may not store, and why they were refused (None
-    when every reading passes). With a retention period, readings older than it are
-    refused too: their day is gone, or about to be. With ``assignments`` (device ->
-    patient, the platform's side), a reading from a device not assigned to the patient the
-    gateway names is refused."""
+    assignments: enrollment.Assignments | None = None,
+) -> Screened:
+    """Screen every reading of ``batch``. With a retention period, readings older than it
+    are refused too: their day is gone, or about to be. With ``assignments`` (device ->
+    (gateway, patient), the platform's side), a reading whose device is not assigned to its
+    patient on the batch's gateway is refused (:func:`vigil.db.enrollment.unassigned`)."""
     implausible = (batch.value < _LOW[batch.metric]) | (batch.value > _HIGH[batch.metric])
     implausible &= (batch.flags & Quality.INVALID) == 0
     future = batch.time > now_ms + FUTURE_TOLERANCE_MS
@@ -57,18 +66,17 @@ def screen(
         expired = batch.time < now_ms - retention_days * 86_400_000
     unassigned = np.zeros(len(batch), dtype=bool)
     if assignments is not None:
-        pairs = list(zip(batch.device, batch.patient, strict=True))
-        wrong = {(d, p) for d, p in set(pairs) if assignments.get(d) != p}
-        if wrong:
-            unassigned = np.fromiter((pair in wrong for pair in pairs), bool, len(pairs))
+        unassigned = enrollment.unassigned(batch, assignments)
     refused = unassigned | implausible | future | unset_clock | expired
     if not refused.any():
-        return batch, None
+        return Screened(batch, None, 0)
     reasons = []
     for i in np.flatnonzero(refused)[:REASONS_LISTED].tolist():
         metric = _NAMES[int(batch.metric[i])]
         if unassigned[i]:
-            why = f"device {batch.device[i]} is not assigned to {batch.patient[i]}"
+            why = (
+                f"device {batch.device[i]} is not assigned to {batch.patient[i]} on {batch.gateway}"
+            )
         elif implausible[i]:
             m = int(batch.metric[i])
             why = f"{metric} {batch.value[i]:g} outside {_LOW[m]:g}..{_HIGH[m]:g}"
@@ -82,17 +90,4 @@ def screen(
     count = int(refused.sum())
     more = f" and {count - REASONS_LISTED} more" if count > REASONS_LISTED else ""
     reason = f"{count} of {len(batch)} readings refused: {', '.join(reasons)}{more}"
-    return _keep(batch, ~refused), reason
-
-
-def _keep(batch: Batch, mask: np.ndarray) -> Batch:
-    kept = mask.tolist()
-    return replace(
-        batch,
-        device=tuple(compress(batch.device, kept)),
-        patient=tuple(compress(batch.patient, kept)),
-        metric=batch.metric[mask],
-        time=batch.time[mask],
-        value=batch.value[mask],
-        flags=batch.flags[mask],
-    )
+    return Screened(batch.keep(~refused), reason, int(unassigned.sum()))

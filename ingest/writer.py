@@ -1,8 +1,12 @@
 """Storing decoded batches with binary COPY, inside the caller's transaction.
 
-A batch is recognized by ``(gateway, seq)``: one statement registers every batch of a flush
-in ``ingest_batch`` and tells which are new; a redelivered batch only bumps its delivery
-count and never reaches the observation table. The new batches' rows are then copied
+A batch is recognized by ``(gateway, seq, digest)``, the digest being the SHA-256 of its
+payload as received: one statement registers every batch of a flush in ``ingest_batch`` and
+tells which are new; a redelivered batch (the gateway republishes the very bytes it sealed)
+only bumps its delivery count and never reaches the observation table. A different batch
+under a ``seq`` already registered is not taken for a redelivery: it is stored like any new
+batch and counted as a conflict (``vigil ingest stats``), so whoever squats a gateway's next
+``seq`` numbers cannot make its real batches be dropped. The new batches' rows are then copied
 straight into ``observation`` under a savepoint. Rows are also unique on ``(patient, metric,
 effective, device)``: if a row is already there (a batch re-sealed under a new ``seq``, or
 an overlap with another source), the COPY fails as a whole, and the flush goes the slower
@@ -14,6 +18,7 @@ day made (:mod:`ingest.partitions`) and the write tried again.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import Counter
 from collections.abc import Sequence
@@ -78,19 +83,27 @@ SELECT gateway, seq, count(*) FROM inserted GROUP BY gateway, seq
 """
 _INSERT_NEW_ROLLING_UP = _INSERT_NEW.format(roll_up=f", rolled_up AS ({_ROLL_UP_INSERTED})")
 _INSERT_NEW_ONLY = _INSERT_NEW.format(roll_up="")
+# RETURNING's subquery sees the table as it was before this statement: whether another
+# batch already held the seq.
 _REGISTER = """
-INSERT INTO ingest_batch (gateway, seq, readings, deliveries, stored, newest)
+INSERT INTO ingest_batch (gateway, seq, digest, readings, deliveries, stored, newest)
 SELECT * FROM unnest(
-    %s::text[], %s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::timestamptz[]
+    %s::text[], %s::bigint[], %s::bytea[], %s::integer[], %s::integer[], %s::integer[],
+    %s::timestamptz[]
 )
-ON CONFLICT (gateway, seq)
+ON CONFLICT (gateway, seq, digest)
 DO UPDATE SET deliveries = ingest_batch.deliveries + excluded.deliveries
-RETURNING gateway, seq, deliveries
+RETURNING gateway, seq, digest, deliveries, EXISTS (
+    SELECT 1 FROM ingest_batch other
+    WHERE other.gateway = ingest_batch.gateway AND other.seq = ingest_batch.seq
+      AND other.digest <> ingest_batch.digest
+)
 """
 _SET_STORED = """
 UPDATE ingest_batch b SET stored = s.stored
-FROM unnest(%s::text[], %s::bigint[], %s::integer[]) AS s (gateway, seq, stored)
-WHERE b.gateway = s.gateway AND b.seq = s.seq
+FROM unnest(%s::text[], %s::bigint[], %s::bytea[], %s::integer[])
+    AS s (gateway, seq, digest, stored)
+WHERE b.gateway = s.gateway AND b.seq = s.seq AND b.digest = s.digest
 """
 
 
@@ -100,8 +113,12 @@ class Stored:
     """Rows that reached the observation table."""
     duplicates: int
     """Readings not stored because they were already there (redelivery or overlap)."""
+    conflicts: tuple[tuple[str, int], ...] = ()
+    """(gateway, seq) of new batches under a seq another batch of that gateway holds."""
 
 
+MAX_REASON_CHARS = 2000
+"""Five refused readings explained, or a decoder's complaint, quoting at most this much."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
 _INT64 = struct.Struct(">q")
@@ -122,76 +139,111 @@ class _EpochMillis(int):
     """Marks the dumper's registration; COPY picks dumpers by column type, not by class."""
 
 
-def store(conn: psycopg.Connection, batches: Sequence[Batch]) -> Stored:
+def digest(payload: bytes | bytearray) -> bytes:
+    """What tells a redelivery (the same bytes) from another batch under the same seq."""
+    return hashlib.sha256(payload).digest()
+
+
+def store(
+    conn: psycopg.Connection, batches: Sequence[Batch], digests: Sequence[bytes] | None = None
+) -> Stored:
+    """Store the batches' new rows; ``digests`` are those of the payloads the batches came
+    in (None: of their encoding, for batches built rather than received)."""
     if not batches:
         return Stored(0, 0)
-    fresh, duplicates = _register(conn, batches)
+    if digests is None:
+        digests = [digest(b.encode()) for b in batches]
+    fresh, duplicates, conflicts = _register(conn, batches, digests)
     if not fresh:
-        return Stored(0, duplicates)
+        return Stored(0, duplicates, conflicts)
     try:
         with conn.transaction():  # a savepoint: the flush can be tried again
-            return _write(conn, fresh, duplicates)
+            return _write(conn, fresh, duplicates, conflicts)
     except psycopg.errors.CheckViolation as exc:
         # A backlog from days ago: make the days' partitions, then write again.
         if "no partition" not in str(exc):
             raise
         try:
-            partitions.ensure_span(conn, fresh)
+            partitions.ensure_span(conn, [b for b, _ in fresh])
         except ValueError:
             raise exc from None
     with conn.transaction():
-        return _write(conn, fresh, duplicates)
+        return _write(conn, fresh, duplicates, conflicts)
 
 
-def _write(conn: psycopg.Connection, fresh: list[Batch], duplicates: int) -> Stored:
-    staged = sum(len(b) for b in fresh)
+def _write(
+    conn: psycopg.Connection,
+    fresh: list[tuple[Batch, bytes]],
+    duplicates: int,
+    conflicts: tuple[tuple[str, int], ...],
+) -> Stored:
+    batches = [b for b, _ in fresh]
+    staged = sum(len(b) for b in batches)
     # TimescaleDB keeps its continuous aggregate itself.
     rolling_up = partitions.storage(conn) == "partitions"
     try:
         with conn.transaction(), conn.cursor() as cur:  # a savepoint
-            copy_rows(cur, "observation", fresh)
+            copy_rows(cur, "observation", batches)
             if rolling_up:
-                _roll_up(cur, fresh)
-        return Stored(staged, duplicates)
+                _roll_up(cur, batches)
+        return Stored(staged, duplicates, conflicts)
     except psycopg.errors.UniqueViolation:
         pass
     with conn.cursor() as cur:
         cur.execute(_STAGING)
-        copy_rows(cur, "staging_observation", fresh)
+        copy_rows(cur, "staging_observation", batches)
         cur.execute(_INSERT_NEW_ROLLING_UP if rolling_up else _INSERT_NEW_ONLY)
         inserted = {(g, s): n for g, s, n in cur.fetchall()}
-        keys = [(b.gateway, b.seq) for b in fresh]
+        # Rows carry (gateway, seq), not the digest: two new batches under one seq in one
+        # flush (a conflict) have their rows counted once, under the first.
+        stored_by_batch = [inserted.pop((b.gateway, b.seq), 0) for b in batches]
         cur.execute(
             _SET_STORED,
-            ([g for g, _ in keys], [s for _, s in keys], [inserted.get(k, 0) for k in keys]),
+            (
+                [b.gateway for b in batches],
+                [b.seq for b in batches],
+                [d for _, d in fresh],
+                stored_by_batch,
+            ),
         )
-    stored = sum(inserted.values())
-    return Stored(stored, duplicates + staged - stored)
+    stored = sum(stored_by_batch)
+    return Stored(stored, duplicates + staged - stored, conflicts)
 
 
-def _register(conn: psycopg.Connection, batches: Sequence[Batch]) -> tuple[list[Batch], int]:
-    """Record every delivery; returns the batches seen for the first time, and the readings
-    of the others. A batch delivered twice within one flush is new once."""
-    unique: dict[tuple[str, int], Batch] = {}
-    for batch in batches:
-        unique.setdefault((batch.gateway, batch.seq), batch)
-    times = Counter((b.gateway, b.seq) for b in batches)
+def _register(
+    conn: psycopg.Connection, batches: Sequence[Batch], digests: Sequence[bytes]
+) -> tuple[list[tuple[Batch, bytes]], int, tuple[tuple[str, int], ...]]:
+    """Record every delivery; returns the batches seen for the first time (with their
+    digests), the readings of the others, and the new batches' conflicts. A batch delivered
+    twice within one flush is new once."""
+    unique: dict[tuple[str, int, bytes], Batch] = {}
+    for batch, d in zip(batches, digests, strict=True):
+        unique.setdefault((batch.gateway, batch.seq, d), batch)
+    times = Counter((b.gateway, b.seq, d) for b, d in zip(batches, digests, strict=True))
     keys = list(unique)
     rows = conn.execute(
         _REGISTER,
         (
-            [g for g, _ in keys],
-            [s for _, s in keys],
+            [g for g, _, _ in keys],
+            [s for _, s, _ in keys],
+            [d for _, _, d in keys],
             [len(unique[k]) for k in keys],
             [times[k] for k in keys],
             [len(unique[k]) for k in keys],  # stored, unless the slow path finds overlaps
             [_newest(unique[k]) for k in keys],
         ),
     ).fetchall()
-    fresh_keys = {(g, s) for g, s, deliveries in rows if deliveries == times[(g, s)]}
-    fresh = [unique[k] for k in keys if k in fresh_keys]
-    duplicates = sum(len(b) for b in batches) - sum(len(b) for b in fresh)
-    return fresh, duplicates
+    fresh_keys = [(g, s, bytes(d)) for g, s, d, n, _ in rows if n == times[(g, s, bytes(d))]]
+    taken = {(g, s) for g, s, _, _, other in rows if other}
+    conflicts = []
+    for gateway, seq, _ in fresh_keys:  # held before this flush, or by another one in it
+        if (gateway, seq) in taken:
+            conflicts.append((gateway, seq))
+        taken.add((gateway, seq))
+    new = set(fresh_keys)
+    fresh = [(unique[k], k[2]) for k in keys if k in new]
+    duplicates = sum(len(b) for b in batches) - sum(len(b) for b, _ in fresh)
+    return fresh, duplicates, tuple(conflicts)
 
 
 def _roll_up(cur: psycopg.Cursor, batches: Sequence[Batch]) -> None:
@@ -247,8 +299,16 @@ def dead_letter(
     gateway: str | None,
     payload: bytes | bytearray,
     reason: str,
+    max_bytes: int = 65536,
 ) -> None:
+    """Set a payload aside with the reason. Dead letters are written for whatever anyone
+    publishes, so at most ``max_bytes`` of the payload are kept (with the whole payload's
+    length and SHA-256, which identify it) and the reason, which can quote the payload, is
+    cut at :data:`MAX_REASON_CHARS`."""
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[: MAX_REASON_CHARS - 1] + "…"
     conn.execute(
-        "INSERT INTO dead_letter (topic, gateway, payload, reason) VALUES (%s, %s, %s, %s)",
-        (topic, gateway, payload, reason),
+        "INSERT INTO dead_letter (topic, gateway, payload, payload_size, payload_sha256, reason)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (topic, gateway, payload[:max_bytes], len(payload), digest(payload), reason),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,11 +73,18 @@ class Settings(BaseSettings):
         description="Days of observations kept: older day partitions are dropped and older "
         "readings refused; 0: keep everything",
     )
-    ingest_enrolled_only: bool = Field(
-        default=False,
-        description="Dead-letter batches from gateways not enrolled, and readings from "
-        "devices not assigned to their patient, with `vigil enroll`; off: any gateway the "
-        "broker lets publish is accepted",
+    ingest_enrolled_only: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Ingest stores, and analytics scores, a reading only when `vigil enroll` "
+        "assigned its device to its patient on its gateway (ingest dead-letters the rest, "
+        "analytics drops them); auto: once any gateway is enrolled; off (the demo's open "
+        "mode): whatever any gateway says",
+    )
+    ingest_dead_letter_max_bytes: int = Field(
+        default=65536,
+        ge=0,
+        description="A dead letter keeps at most this much of its payload, with the whole "
+        "payload's length and SHA-256",
     )
     ingest_crash_after_commits: int = Field(
         default=0,
@@ -156,6 +164,38 @@ class Settings(BaseSettings):
         description="Fault testing only: the alerts service kills itself (SIGKILL) after this "
         "many commits, before delivering; 0: never",
     )
+    broker_password_file: Path | None = Field(
+        default=None,
+        description="Mosquitto password_file that `vigil enroll` writes (e.g. "
+        "/etc/mosquitto/passwd); empty: it says how to set it",
+    )
+    broker_acl_file: Path | None = Field(
+        default=None,
+        description="Mosquitto acl_file that `vigil enroll` writes (e.g. /etc/mosquitto/acl)",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on")
     api_port: int = Field(default=8000, description="Port the API listens on")
+    api_base_url: str | None = Field(
+        default=None,
+        description="The API's public address (https://rpm.example), used in every link it "
+        "gives (Bundle links, the CapabilityStatement), never the request's Host header; "
+        "https also turns on HSTS. Unset: http://VIGIL_API_HOST:VIGIL_API_PORT",
+    )
+    api_max_body_bytes: int = Field(
+        default=65536, ge=1024, description="Largest request body the API reads (413 past it)"
+    )
+    api_streams_per_principal: int = Field(
+        default=5, ge=1, description="Alert streams (/alerts/stream) one principal may hold open"
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OIDC: the identity provider's issuer (`iss`) whose bearer JWTs the API "
+        "accepts, e.g. https://sso.example/realms/vigil; set with the audience and JWKS URL",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="OIDC: the audience (`aud`) a token must name to reach the API"
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="OIDC: URL of the identity provider's signing keys (JWKS)"
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")

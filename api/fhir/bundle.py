@@ -14,17 +14,19 @@ def searchset(
     self_url: str,
     total: int | None = None,
     next_url: str | None = None,
+    outcome: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``base`` is the FHIR base URL (``.../fhir``); each entry's ``fullUrl`` is
-    ``{base}/{type}/{id}``; ``total`` defaults to the number of resources."""
+    ``{base}/{type}/{id}``; ``total`` is left out when not known; ``outcome``, an
+    OperationOutcome, tells the client something about the search itself (why it is empty)."""
     links = [{"relation": "self", "url": self_url}]
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
-    return {
+    notes = [{"resource": outcome, "search": {"mode": "outcome"}}] if outcome else []
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "timestamp": iso(datetime.now(UTC)),
-        "total": len(resources) if total is None else total,
         "link": links,
         "entry": [
             {
@@ -33,5 +35,9 @@ def searchset(
                 "search": {"mode": "match"},
             }
             for r in resources
-        ],
+        ]
+        + notes,
     }
+    if total is not None:
+        bundle["total"] = total
+    return bundle

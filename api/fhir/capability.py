@@ -36,9 +36,17 @@ class Interaction:
     profiles: tuple[str, ...] = ()
     """Profiles some of the resources served claim (``supportedProfile``)."""
 
-    def declared(self) -> dict[str, Any]:
-        """What the route passes as ``openapi_extra``; it shows in the OpenAPI document too."""
-        return {
+    def declared(self, query: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """What the route passes as ``openapi_extra``; it shows in the OpenAPI document too.
+        A route that reads its query itself names the parameters it takes (``query``), so
+        the OpenAPI document lists them for clients and fuzzers alike."""
+        extra: dict[str, Any] = {}
+        if query is not None:
+            extra["parameters"] = [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in query
+            ]
+        return extra | {
             _KEY: {
                 "resource": self.resource,
                 "code": self.code,
@@ -66,8 +74,11 @@ def declarations(openapi: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def capability_statement(openapi: dict[str, Any], base_url: str, since: datetime) -> dict[str, Any]:
-    """``since``: when this server started, the last time what it serves could change."""
+def capability_statement(
+    openapi: dict[str, Any], base_url: str, since: datetime, smart: bool = False
+) -> dict[str, Any]:
+    """``since``: when this server started, the last time what it serves could change;
+    ``smart``: bearer JWTs of an OpenID Connect provider are accepted too."""
     resources: dict[str, dict[str, Any]] = {}
     for declared in declarations(openapi):
         entry = resources.setdefault(
@@ -97,8 +108,30 @@ def capability_statement(openapi: dict[str, Any], base_url: str, since: datetime
         "rest": [
             {
                 "mode": "server",
-                "security": {"description": "Bearer tokens (Authorization: Bearer ...)"},
+                "security": _security(smart),
                 "resource": [resources[name] for name in sorted(resources)],
             }
         ],
     }
+
+
+def _security(smart: bool) -> dict[str, Any]:
+    described = (
+        "Bearer tokens (Authorization: Bearer ...): Vigil tokens, or JWTs of the configured "
+        "OpenID Connect provider, with SMART v2 scopes"
+        if smart
+        else "Bearer tokens (Authorization: Bearer ...) with SMART v2 scopes"
+    )
+    security: dict[str, Any] = {"cors": False, "description": described}
+    if smart:
+        security["service"] = [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ]
+    return security

@@ -23,7 +23,8 @@ CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 QUALITY_EXTENSION = "https://vigil-rpm.org/fhir/StructureDefinition/reading-quality"
 BLUETOOTH_ADDRESS_SYSTEM = "https://vigil-rpm.org/fhir/sid/bluetooth-address"
 _ID = re.compile(
-    r"^(?P<patient>[A-Za-z0-9\-.]+)\.(?P<metric>\d+)\.(?P<ms>\d{1,16})\.(?P<tag>[0-9a-f]{8})$"
+    r"(?P<patient>[A-Za-z0-9\-.]{1,36})\.(?P<metric>[0-9]{1,4})\.(?P<ms>[0-9]{1,14})"
+    r"\.(?P<tag>[0-9a-f]{8})"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -60,7 +61,9 @@ class ObservationKey:
 
 
 def parse_observation_id(resource_id: str) -> ObservationKey | None:
-    match = _ID.fullmatch(resource_id)
+    """The key an Observation id stands for; None for anything that is not one (the
+    patient id is the wire's, 36 at most; 14 digits of milliseconds end in the year 5138)."""
+    match = _ID.fullmatch(resource_id) if len(resource_id) <= 68 else None
     if match is None or int(match["metric"]) not in BY_ID:
         return None
     effective = _EPOCH + timedelta(milliseconds=int(match["ms"]))

@@ -11,5 +11,12 @@ class FhirJSON(JSONResponse):
 
 
 def fhir_base(request: Request) -> str:
-    """The FHIR base URL of this server, as the client reached it (``.../fhir``)."""
-    return str(request.base_url).rstrip("/") + "/fhir"
+    """The FHIR base URL of this server, from the configured public address (a client's
+    ``Host`` header must not choose where the links in an answer point)."""
+    return f"{request.app.state.base_url}/fhir"
+
+
+def here(request: Request) -> str:
+    """This request's URL under the public address, with its query."""
+    query = request.url.query
+    return f"{request.app.state.base_url}{request.url.path}" + (f"?{query}" if query else "")

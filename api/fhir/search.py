@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from api.fhir.capability import SearchParam
 from vigil.metrics import by_code
@@ -19,7 +20,8 @@ from vigil.metrics import by_code
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?")
 _PATIENT = re.compile(r"^(Patient/)?(?P<id>[A-Za-z0-9\-.]{1,64})$")
 PATIENT_PARAMS = (
     SearchParam("subject", "reference", "the patient (Patient/ID); required"),
@@ -61,21 +63,19 @@ def parse_observation_search(params: list[tuple[str, str]]) -> ObservationQuery:
                 f"(supported: {', '.join(sorted(KNOWN))})"
             )
         if name in ("subject", "patient"):
-            match = _PATIENT.fullmatch(value)
-            if match is None:
-                raise SearchError(f"{name}: expected Patient/{{id}}, got {value!r}")
-            if patient is not None and patient != match["id"]:
+            named = patient_reference(name, value)
+            if patient is not None and patient != named:
                 raise SearchError(f"{name}: only one patient per search")
-            patient = match["id"]
+            patient = named
         elif name == "code":
             found = _codes(value)
             metrics = found if metrics is None else metrics & found
         elif name == "date":
-            _date(value, query)
+            add_date(value, query)
         elif name == "_count":
-            query.count = _int(name, value, 0, MAX_COUNT)
+            query.count = whole_number(name, value, 0, MAX_COUNT)
         elif name == "_offset":
-            query.offset = _int(name, value, 0, 10_000_000)
+            query.offset = whole_number(name, value, 0, 10_000_000)
         elif name == "_sort":
             if value not in ("date", "-date"):
                 raise SearchError(f"_sort: only 'date' or '-date', got {value!r}")
@@ -94,19 +94,26 @@ def patient_of(patient: str | None, subject: str | None) -> str:
     """The patient a search is for, from ``patient`` or ``subject`` (``Patient/ID`` or
     ``ID``); a search without one is refused: searches across patients are not offered."""
     reference = patient or subject
-    match = _PATIENT.fullmatch(reference or "")
+    if not reference:
+        raise SearchError("patient: required, as Patient/ID (e.g. patient=Patient/p0001)")
+    return patient_reference("patient", reference)
+
+
+def patient_reference(name: str, value: str) -> str:
+    """The id of a ``Patient/ID`` (or bare ``ID``) reference: FHIR id syntax, 64 at most."""
+    match = _PATIENT.fullmatch(value)
     if match is None:
         raise SearchError(
-            "patient: required, as Patient/ID (e.g. patient=Patient/p0001)"
-            if not reference
-            else f"patient: expected Patient/{{id}}, got {reference!r}"
+            f"{name}: expected Patient/{{id}} (letters, digits, '-', '.'; 64 at most)"
         )
     return match["id"]
 
 
-def _int(name: str, value: str, low: int, high: int) -> int:
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise SearchError(f"{name}: expected a whole number from {low} to {high}, got {value!r}")
+def whole_number(name: str, value: str, low: int, high: int) -> int:
+    if not (value.isascii() and value.isdigit() and len(value) <= 19) or not (
+        low <= int(value) <= high
+    ):
+        raise SearchError(f"{name}: expected a whole number from {low} to {high}")
     return int(value)
 
 
@@ -120,7 +127,25 @@ def _codes(value: str) -> set[int]:
     return found
 
 
-def _date(value: str, query: ObservationQuery) -> None:
+class Bounded(Protocol):
+    lower: list[tuple[str, datetime]]
+    upper: list[tuple[str, datetime]]
+
+
+@dataclass
+class DateBounds:
+    """The conditions of ``date`` parameters, for any resource's time column."""
+
+    lower: list[tuple[str, datetime]] = field(default_factory=list)
+    upper: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def sql(self, column: str) -> tuple[list[str], list[datetime]]:
+        conditions = self.lower + self.upper
+        return [f"{column} {op} %s" for op, _ in conditions], [b for _, b in conditions]
+
+
+def add_date(value: str, query: Bounded) -> None:
+    """Add one ``date`` parameter's conditions (it may repeat: they all hold)."""
     prefix = value[:2] if value[:2] in _PREFIXES else "eq"
     text = value[2:] if value[:2] in _PREFIXES else value
     low, high = _range(text)
@@ -140,7 +165,23 @@ def _date(value: str, query: ObservationQuery) -> None:
 
 
 def _range(text: str) -> tuple[datetime, datetime]:
-    """The interval [low, high) a FHIR date or dateTime of some precision stands for."""
+    """The interval [low, high) a FHIR date or dateTime of some precision stands for; years
+    0001 to 9998, so that the end of any interval is a time PostgreSQL and Python share."""
+    try:
+        low, high = _interval(text)
+    except SearchError:
+        raise
+    except (ValueError, OverflowError):
+        raise SearchError(
+            f"date: {text[:40]!r} is not a FHIR date or dateTime, a calendar date from 0001 "
+            "to 9998 (e.g. ge2026-11-25T14:00:00Z)"
+        ) from None
+    return low, high
+
+
+def _interval(text: str) -> tuple[datetime, datetime]:
+    if not text.isascii():
+        raise ValueError(text)
     if _DATE.fullmatch(text):
         parts = [int(p) for p in text.split("-")]
         low = datetime(
@@ -154,12 +195,9 @@ def _range(text: str) -> tuple[datetime, datetime]:
         if len(parts) == 2:
             return low, datetime(low.year + low.month // 12, low.month % 12 + 1, 1, tzinfo=UTC)
         return low, datetime(low.year + 1, 1, 1, tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SearchError(
-            f"date: {text!r} is not a FHIR date or dateTime (e.g. ge2026-11-25T14:00:00Z)"
-        ) from None
+    if not _DATETIME.fullmatch(text):
+        raise ValueError(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise SearchError(f"date: {text!r} needs a time zone (e.g. Z or +01:00)")
     fraction = re.search(r"\.(\d+)", text)
@@ -169,4 +207,4 @@ def _range(text: str) -> tuple[datetime, datetime]:
         step = timedelta(seconds=1)
     else:
         step = timedelta(minutes=1)
-    return moment, moment + step
+    return moment.astimezone(UTC), (moment + step).astimezone(UTC)

@@ -1,51 +1,60 @@
-"""The alerts API: list and read alerts, acknowledge, resolve and snooze them as the caller.
+"""The alerts API: list and read alerts, acknowledge, resolve and snooze them as the caller,
+within the caller's compartment (another patient's alert is not found).
 
-Every read returns only what was asked for by patient or id, and is audited with the
-patients it showed; every change records the caller's name as its actor.
-"""
+Every change records the caller's name as its actor, and the audit row the patient."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.queries import STATES, history, list_alerts, notifications_of_alert, read_alert
 from alerts.store import AlertError, act
-from api.audit import Outcome, audit
-from api.deps import Caller, Connection
+from api.deps import Access, Connection, require
+from api.fhir.outcome import FhirError
+from api.fhir.search import SearchError, patient_reference
 
 router = APIRouter()
 _DONE = {"acknowledge": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}
+MAX_SNOOZE = timedelta(days=7)
+"""A snooze longer than this is a silenced patient, not a snooze."""
 
 
 @router.get("/alerts")
 def get_alerts(
-    request: Request,
     conn: Connection,
-    who: Caller,
-    patient: str | None = None,
+    access: Annotated[Access, require("Flag", "search")],
+    patient: Annotated[str | None, Query(max_length=80)] = None,
     state: Literal["open", "triggered", "acknowledged", "resolved", "all"] = "open",
     priority: Literal["low", "medium", "high"] | None = None,
-    limit: int = 100,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    if not 1 <= limit <= 500:
-        audit(conn, who.name, "search", "/alerts", request.url.query, Outcome.INVALID)
-        raise HTTPException(422, "limit is 1 to 500")
-    alerts = list_alerts(conn, STATES[state], patient, priority, limit)
-    patients = {a.patient for a in alerts}
-    audit(conn, who.name, "search", "/alerts", request.url.query, Outcome.SUCCESS, patients)
+    if patient is None:
+        patients = access.compartment.limit()
+    else:
+        try:
+            whose = patient_reference("patient", patient)
+        except SearchError as exc:
+            raise FhirError(400, "invalid", str(exc)) from None
+        patients = [whose] if access.sees(whose) else []
+    alerts = list_alerts(conn, STATES[state], patients, priority, limit) if patients != [] else []
+    access.touch(a.patient for a in alerts)
     return [a.as_dict() for a in alerts]
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: int, conn: Connection, who: Caller) -> dict[str, Any]:
+def get_alert(
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    conn: Connection,
+    access: Annotated[Access, require("Flag", "read")],
+) -> dict[str, Any]:
     alert = read_alert(conn, alert_id)
-    if alert is None:
-        audit(conn, who.name, "read", f"/alerts/{alert_id}", None, Outcome.NOT_FOUND)
-        raise HTTPException(404, f"no alert {alert_id}")
+    if alert is None or not access.sees(alert.patient):
+        raise FhirError(404, "not-found", f"no alert {alert_id}")
+    access.touch([alert.patient])
     doc = alert.as_dict()
     doc["changes"] = history(conn, alert_id)
     doc["notifications"] = [
@@ -58,36 +67,44 @@ def get_alert(alert_id: int, conn: Connection, who: Caller) -> dict[str, Any]:
         }
         for n in notifications_of_alert(conn, alert_id)
     ]
-    audit(conn, who.name, "read", f"/alerts/{alert_id}", None, Outcome.SUCCESS, [alert.patient])
     return doc
 
 
 class Change(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = ""
+    note: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$")
+    """No NUL: PostgreSQL's text holds none."""
     until: datetime | None = None
 
 
 @router.post("/alerts/{alert_id}/{action}")
 def change_alert(
-    alert_id: int,
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     action: Literal["acknowledge", "resolve", "snooze"],
     conn: Connection,
-    who: Caller,
+    access: Annotated[Access, require("Flag", "update")],
     change: Change | None = None,
 ) -> dict[str, Any]:
     change = change or Change()
     done = _DONE[action]
-    resource = f"/alerts/{alert_id}"
-    if action == "snooze" and (change.until is None or change.until.tzinfo is None):
-        audit(conn, who.name, action, resource, None, Outcome.INVALID)
-        raise HTTPException(422, "a snooze needs 'until', an ISO 8601 time with its offset")
+    access.record.action = action
+    alert = read_alert(conn, alert_id)
+    if alert is None or not access.sees(alert.patient):
+        raise FhirError(404, "not-found", f"no alert {alert_id}")
+    access.touch([alert.patient])
+    if action == "snooze":
+        _check_snooze(change.until)
     try:
         with conn.transaction():
-            patient = act(conn, alert_id, done, who.name, change.note, change.until)
+            act(conn, alert_id, done, access.who.name, change.note, change.until)
     except AlertError as exc:
-        outcome = Outcome.CONFLICT if exc.found else Outcome.NOT_FOUND
-        audit(conn, who.name, action, resource, None, outcome)
-        raise HTTPException(409 if exc.found else 404, str(exc)) from None
-    audit(conn, who.name, action, resource, None, Outcome.SUCCESS, [patient])
-    return {"alert": alert_id, "change": done, "actor": who.name}
+        raise FhirError(409 if exc.found else 404, "conflict", str(exc)) from None
+    return {"alert": alert_id, "change": done, "actor": access.who.name}
+
+
+def _check_snooze(until: datetime | None) -> None:
+    if until is None or until.tzinfo is None:
+        raise FhirError(400, "required", "a snooze needs 'until', an ISO 8601 time with its offset")
+    now = datetime.now(UTC)
+    if not now < until <= now + MAX_SNOOZE:
+        raise FhirError(400, "invalid", "a snooze ends in the future, within 7 days")

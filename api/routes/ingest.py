@@ -2,33 +2,34 @@
 
 Both are computed from the database at request time (:mod:`ingest.stats`), so they cover
 every ingest process and survive restarts; no ingest process has to serve HTTP. They name
-gateways, never patients, so they are not audited like patient data, but they still need a
-bearer token: a deployment's traffic shape is nobody else's business.
+gateways, never patients: deployment accounting, for administrators and system clients
+given ``system/Device.rs`` (a Prometheus scraper), nobody else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.deps import Caller, Connection
+from api.deps import Access, Connection, require
 from ingest.stats import GatewayStats, gateway_stats
 
 router = APIRouter()
+_FLEET = require("Device", "read", fleet=True)
 
 
 @router.get("/ingest/stats")
-def stats(conn: Connection, _caller: Caller) -> list[dict[str, Any]]:
+def stats(conn: Connection, _access: Annotated[Access, _FLEET]) -> list[dict[str, Any]]:
     return [g.as_dict() for g in gateway_stats(conn)]
 
 
 @router.get("/metrics")
-def metrics(conn: Connection, _caller: Caller) -> Response:
+def metrics(conn: Connection, _access: Annotated[Access, _FLEET]) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_IngestCollector(gateway_stats(conn)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -45,6 +46,10 @@ class _IngestCollector(Collector):
             "duplicates": ("Readings received again and dropped", lambda g: g.duplicates),
             "dead_letters": ("Payloads or readings set aside", lambda g: g.dead_letters),
             "missing_batches": ("Batch seqs never received", lambda g: g.missing_batches),
+            "seq_conflicts": (
+                "Batches under a seq already seen with other contents (stored, not dropped)",
+                lambda g: g.conflicts,
+            ),
         }
         for name, (doc, value) in counters.items():
             family = CounterMetricFamily(f"vigil_ingest_{name}", doc, labels=["gateway"])

@@ -1,4 +1,4 @@
-"""``/fhir/metadata``: the CapabilityStatement, public as FHIR expects."""
+"""``/fhir/metadata``: the CapabilityStatement, public as FHIR expects (it names no one)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ router = APIRouter(prefix="/fhir")
 @router.get("/metadata", response_class=FhirJSON)
 def metadata(request: Request) -> FhirJSON:
     statement = capability_statement(
-        request.app.openapi(), fhir_base(request), request.app.state.started
+        request.app.openapi(),
+        fhir_base(request),
+        request.app.state.started,
+        request.app.state.oidc is not None,
     )
     return FhirJSON(statement)

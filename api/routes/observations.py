@@ -1,23 +1,19 @@
-"""FHIR Observation: read by id and search, over the stored rows.
-
-Every read of patient data is authorized (bearer token) and audited with the patients it
-returned.
-"""
+"""FHIR Observation: read by id and search, over the stored rows, within the caller's
+compartment: another patient's Observation is not found, a search for them is empty."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 
-from api.audit import Outcome, audit
-from api.deps import Caller, Connection
+from api.deps import Access, Connection, require
 from api.fhir.bundle import searchset
 from api.fhir.capability import Interaction
 from api.fhir.observation import Row, device_tag, parse_observation_id, render_observation
 from api.fhir.outcome import FhirError
-from api.fhir.response import FhirJSON, fhir_base
+from api.fhir.response import FhirJSON, fhir_base, here
 from api.fhir.search import (
     KNOWN,
     OBSERVATION_PARAMS,
@@ -25,6 +21,7 @@ from api.fhir.search import (
     SearchError,
     parse_observation_search,
 )
+from api.routes.compartment import hidden_outcome
 from vigil.metrics import CATALOGUE
 
 router = APIRouter(prefix="/fhir")
@@ -35,32 +32,45 @@ SEARCH = Interaction("Observation", "search-type", OBSERVATION_PARAMS, _PROFILES
 
 
 @router.get("/Observation/{resource_id}", response_class=FhirJSON, openapi_extra=READ.declared())
-def read_observation(resource_id: str, conn: Connection, caller: Caller) -> FhirJSON:
-    resource = f"Observation/{resource_id}"
+def read_observation(
+    resource_id: str,
+    conn: Connection,
+    access: Annotated[Access, require("Observation", "read")],
+) -> FhirJSON:
     key = parse_observation_id(resource_id)
-    if key is None:
-        audit(conn, caller.name, "read", resource, None, Outcome.NOT_FOUND)
-        raise FhirError(404, "not-found", f"{resource} is not known")
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM observation WHERE patient = %s AND metric = %s AND effective = %s",
-        (key.patient, key.metric, key.effective),
-    ).fetchall()
-    row = next((r for r in (Row(*r) for r in rows) if device_tag(r.device) == key.device_tag), None)
-    outcome = Outcome.SUCCESS if row else Outcome.NOT_FOUND
-    audit(conn, caller.name, "read", resource, None, outcome, [key.patient])
+    row = None
+    if key is not None and access.sees(key.patient):
+        access.touch([key.patient])
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM observation"
+            " WHERE patient = %s AND metric = %s AND effective = %s",
+            (key.patient, key.metric, key.effective),
+        ).fetchall()
+        row = next(
+            (r for r in (Row(*r) for r in rows) if device_tag(r.device) == key.device_tag), None
+        )
     if row is None:
-        raise FhirError(404, "not-found", f"{resource} is not known")
+        raise FhirError(404, "not-found", "no such Observation")
     return FhirJSON(render_observation(row))
 
 
-@router.get("/Observation", response_class=FhirJSON, openapi_extra=SEARCH.declared())
-def search_observations(request: Request, conn: Connection, caller: Caller) -> FhirJSON:
+@router.get(
+    "/Observation", response_class=FhirJSON, openapi_extra=SEARCH.declared(tuple(sorted(KNOWN)))
+)
+def search_observations(
+    request: Request,
+    conn: Connection,
+    access: Annotated[Access, require("Observation", "search")],
+) -> FhirJSON:
     params = list(request.query_params.multi_items())
     try:
         query = parse_observation_search(params)
     except SearchError as exc:
-        audit(conn, caller.name, "search", "Observation", request.url.query, Outcome.INVALID)
         raise FhirError(400, "invalid", str(exc)) from None
+    if not access.sees(query.patient):
+        outcome = hidden_outcome(access, query.patient)
+        return FhirJSON(searchset([], fhir_base(request), here(request), 0, outcome=outcome))
+    access.touch([query.patient])
     where, args = _where(query)
     row = conn.execute(f"SELECT count(*) FROM observation WHERE {where}", args).fetchone()
     total = int(row[0]) if row else 0
@@ -70,24 +80,13 @@ def search_observations(request: Request, conn: Connection, caller: Caller) -> F
         f" ORDER BY effective {order}, metric LIMIT %s OFFSET %s",
         [*args, query.count, query.offset],
     ).fetchall()
-    audit(
-        conn,
-        caller.name,
-        "search",
-        "Observation",
-        request.url.query,
-        Outcome.SUCCESS,
-        [query.patient],
-    )
-    here = str(request.url).split("?", 1)[0]
     next_url = None
     if query.offset + query.count < total and query.count:
         kept = [(k, v) for k, v in params if k in KNOWN and k != "_offset"]
         kept.append(("_offset", str(query.offset + query.count)))
-        next_url = f"{here}?{urlencode(kept)}"
+        next_url = f"{fhir_base(request)}/Observation?{urlencode(kept)}"
     resources = [render_observation(Row(*r)) for r in rows]
-    self_url = f"{here}?{request.url.query}"
-    return FhirJSON(searchset(resources, fhir_base(request), self_url, total, next_url))
+    return FhirJSON(searchset(resources, fhir_base(request), here(request), total, next_url))
 
 
 def _where(query: ObservationQuery) -> tuple[str, list[Any]]:

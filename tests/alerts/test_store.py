@@ -249,7 +249,7 @@ def test_alerts_open_before_episodes_carry_on_as_episodes(empty_database_url: st
                 " evidence, event_id) VALUES (%s, %s, %s, 'high', %s, now(), '{}', 'old')",
                 (patient, rule, active, state),
             )
-        assert migrate(conn) == ["010_alert_episodes.sql"]
+        assert migrate(conn)[0] == "010_alert_episodes.sql"
         assert conn.execute("SELECT family, rules, active FROM alert ORDER BY id").fetchall() == [
             ("spo2", ["spo2_desaturation"], ["spo2_desaturation:spo2"]),
             ("spo2_news2_red", ["spo2_news2_red"], ["spo2_news2_red:spo2"]),  # one per family

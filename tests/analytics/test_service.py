@@ -4,7 +4,8 @@ splitting the gateways, bad payloads skipped."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.e2e.harness import AnalyticsThread as Running
 from tests.e2e.harness import EventCollector as Events
 from tests.e2e.harness import publish, wait_for
 from vigil.settings import Settings
+from vigil.wire.batch import Batch
 from vigil.wire.topics import Topics
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -45,7 +47,7 @@ DESATURATION = FALLING + [84] * 20 + [86, 88, 90, 92, 94]
 
 
 def spo2_seconds(
-    gateway: str, patient: str, first_s: int, values: list[float], seq: int, t0: int = T0
+    gateway: str, patient: str, first_s: int, values: Sequence[float], seq: int, t0: int = T0
 ) -> bytes:
     rows = [(patient, "spo2", t0 + (first_s + i) * 1000, v) for i, v in enumerate(values)]
     return (batch(gateway, seq, rows)).encode()
@@ -166,3 +168,49 @@ def test_readings_stored_after_the_checkpoint_are_scored_at_restart(
         events.close()
     assert events.kinds("p-d") == ["started", "persisted"]
     assert counters.readings == 30
+
+
+@pytest.mark.services
+def test_a_gateway_naming_another_gateways_patient_is_not_scored(
+    make_settings: Any, database_url: str
+) -> None:
+    """gw-b, enrolled with its own device and patient, names gw-a's patient p-a, under its
+    own device and under gw-a's, in the middle of p-a's genuine desaturation; gw-x, not
+    enrolled, names p-x. Neither is scored: p-a's genuine condition is told as it would be
+    (the forged readings, later in time, would otherwise have it ignored as late data),
+    every event names gw-a as p-a's inbox, and p-x has none."""
+    a_device, b_device = "C1:00:00:00:00:01", "B2:00:00:00:00:01"  # a_device: the builders'
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for gateway, device, patient in (("gw-a", a_device, "p-a"), ("gw-b", b_device, "p-b")):
+            conn.execute("INSERT INTO gateway (id) VALUES (%s)", (gateway,))
+            conn.execute(
+                "INSERT INTO device_assignment (device, gateway, patient) VALUES (%s, %s, %s)",
+                (device, gateway, patient),
+            )
+    settings = make_settings(database_url=database_url)
+    events = Events(settings)
+    running = Running(settings)
+    first = len(FALLING)
+    later = 1_000  # s: past every genuine reading
+    forged = []
+    for seq, device in enumerate((b_device, a_device)):
+        naming_pa = Batch.decode(spo2_seconds("gw-b", "p-a", later, DESATURATION, seq))
+        forged.append(replace(naming_pa, device=(device,) * len(naming_pa)).encode())
+    try:
+        publish(settings, Topics("gw-a").readings, [spo2_seconds("gw-a", "p-a", 0, FALLING, 0)])
+        assert wait_for(lambda: events.kinds("p-a") == ["started"], 15)
+        publish(settings, Topics("gw-b").readings, forged)
+        publish(settings, Topics("gw-x").readings, [spo2_seconds("gw-x", "p-x", 0, FALLING, 0)])
+        rest = spo2_seconds("gw-a", "p-a", first, DESATURATION[first:], 1)
+        publish(settings, Topics("gw-a").readings, [rest])
+        assert wait_for(lambda: len(events.kinds("p-a")) >= 3, 15)
+        time.sleep(0.5)  # a forged event would arrive about now
+    finally:
+        counters = running.stop()
+        events.close()
+    assert events.kinds("p-a") == ["started", "persisted", "cleared"]
+    assert {e["gateway"] for e in events.received if e["patient"] == "p-a"} == {"gw-a"}
+    assert not [e for e in events.received if e["patient"] in ("p-x", "p-b")]
+    assert running.service._gateway_of_patient == {"p-a": "gw-a"}
+    assert counters.readings == len(DESATURATION)
+    assert (counters.not_enrolled, counters.unassigned) == (1, 2 * len(DESATURATION))

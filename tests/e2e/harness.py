@@ -21,7 +21,7 @@ from simulators.ble import Ward
 from simulators.physiology import Scripted
 from vigil import mqtt as vigil_mqtt
 from vigil.embedded.processes import start_service, stop
-from vigil.mqtt import Watcher
+from vigil.mqtt import Endpoint, Watcher
 from vigil.settings import Settings
 from vigil.wire.events import AnalyticsEvent
 from vigil.wire.status import Presence
@@ -29,17 +29,31 @@ from vigil.wire.topics import EVENTS, service_status
 
 
 class ServiceProcess:
-    """A `vigil SERVICE` process, started with the test's settings, that can be killed."""
+    """A `vigil SERVICE` process, started with the test's settings, that can be killed.
 
-    def __init__(self, command: str, client_id: str, env: dict[str, str], log_path: Any) -> None:
+    Its status is watched through ``watch_url`` (default: the service's own broker URL).
+    A broker that takes usernames as client ids needs an account of the watcher's own: with
+    the service's, the watcher would be the service's client and knock it off."""
+
+    def __init__(
+        self,
+        command: str,
+        client_id: str,
+        env: dict[str, str],
+        log_path: Any,
+        watch_url: str | None = None,
+    ) -> None:
         self.command = command
         self.env = env
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.status_topic = service_status(client_id)
         self.client_id = client_id
-        settings = Settings(mqtt_url=env["VIGIL_MQTT_URL"])
-        self.watcher = Watcher.services(settings, [client_id], f"watch-{time.time_ns()}")
+        settings = Settings(mqtt_url=watch_url or env["VIGIL_MQTT_URL"])
+        username = Endpoint.parse(settings.mqtt_url or "").username if watch_url else None
+        self.watcher = Watcher.services(
+            settings, [client_id], username or f"watch-{time.time_ns()}"
+        )
 
     def start(self, **extra_env: str) -> None:
         env = {**self.env, **extra_env}
@@ -66,7 +80,7 @@ class ServiceProcess:
 
 
 class IngestProcess(ServiceProcess):
-    def __init__(self, settings: Settings, log_path: Any) -> None:
+    def __init__(self, settings: Settings, log_path: Any, watch_url: str | None = None) -> None:
         self.settings = settings
         env = {
             "VIGIL_DATABASE_URL": settings.database_url or "",
@@ -74,7 +88,7 @@ class IngestProcess(ServiceProcess):
             "VIGIL_INGEST_CLIENT_ID": settings.ingest_client_id,
             "VIGIL_INGEST_SHARE_GROUP": settings.ingest_share_group,
         }
-        super().__init__("ingest", settings.ingest_client_id, env, log_path)
+        super().__init__("ingest", settings.ingest_client_id, env, log_path, watch_url)
 
 
 class GatewayThread:
@@ -171,15 +185,20 @@ def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
 
 
 class AnalyticsThread:
-    """The service on a thread, as `vigil analytics` runs it."""
+    """The service on a thread, as `vigil analytics` runs it. Its status is watched through
+    ``watch_url`` (default: the service's own broker URL; see :class:`ServiceProcess`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, watch_url: str | None = None) -> None:
         self.service = AnalyticsService(settings)
         self.stop_event = threading.Event()
         self.counters: AnalyticsCounters | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        watcher = Watcher.services(settings, [self.service.client_id], f"watch-{time.time_ns()}")
+        watching = Settings(mqtt_url=watch_url) if watch_url else settings
+        username = Endpoint.parse(watch_url).username if watch_url else None
+        watcher = Watcher.services(
+            watching, [self.service.client_id], username or f"watch-{time.time_ns()}"
+        )
         try:
             topic = service_status(self.service.client_id)
             assert watcher.wait_for_state(topic, Presence.ONLINE, timeout=15)

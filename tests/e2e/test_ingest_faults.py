@@ -3,9 +3,11 @@ acknowledgement, the database restarted under it, and a flood of malformed paylo
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -161,13 +163,17 @@ def test_a_flood_of_malformed_payloads_among_good_ones(settings: Settings, tmp_p
             assert wait_for(
                 lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (40,), 10
             )
-            letters = conn.execute("SELECT payload, reason FROM dead_letter").fetchall()
+            letters = conn.execute(
+                "SELECT payload_sha256, payload, payload_size, reason FROM dead_letter"
+            ).fetchall()
         assert ingest.process is not None and ingest.process.poll() is None
     finally:
         assert ingest.stop() == 0
     assert accounting(url)[0] == 2000
-    by_payload = {bytes(p): r for p, r in letters}
-    assert set(by_payload) == set(bad.values())  # every kind, with its raw bytes
+    kept = {bytes(digest): (bytes(p), size) for digest, p, size, _ in letters}
+    # every kind, with its raw bytes up to 64 KiB; beyond, identified by size and digest
+    assert kept == {hashlib.sha256(p).digest(): (p[:65536], len(p)) for p in bad.values()}
+    by_payload = {bytes(p): r for _, p, _, r in letters}
     assert all(reason for reason in by_payload.values())
     assert by_payload[bad["schema version"]].startswith("v: unsupported schema version 2")
     assert by_payload[bad["implausible"]] == (
@@ -214,9 +220,11 @@ def test_memory_stays_bounded_under_a_burst(
     assert large < small + 40, (small, large)
 
 
-def test_only_enrolled_gateways_and_assigned_devices_when_ingest_is_told_so(
+def test_once_gateways_are_enrolled_only_their_assigned_devices_are_stored(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """VIGIL_INGEST_ENROLLED_ONLY's default (auto) enforces as soon as a gateway is
+    enrolled; enrolling another takes effect at once."""
     url = settings.database_url or ""
     env = {"VIGIL_DATABASE_URL": url}
     enroll = vigil(
@@ -224,13 +232,15 @@ def test_only_enrolled_gateways_and_assigned_devices_when_ingest_is_told_so(
     )
     assert enroll.returncode == 0, enroll.stderr
     ingest = IngestProcess(settings, tmp_path / "ingest.log")
-    ingest.start(VIGIL_INGEST_ENROLLED_ONLY="true")
-    # The builders' device is C1:00:00:00:00:01: p0001's, and not p0009's.
+    ingest.start()
+    # The builders' device is C1:00:00:00:00:01: p0001's on gw-known, and not p0009's.
     known = (
         batch("gw-known", 0, [("p0001", "spo2", T0, 95.0), ("p0009", "spo2", T0, 91.0)])
     ).encode()
     stranger = (batch("gw-stranger", 0, [("p0001", "spo2", T0 + 1000, 96.0)])).encode()
-    later = (batch("gw-stranger", 1, [("p0001", "spo2", T0 + 2000, 97.0)])).encode()
+    later = replace(
+        batch("gw-stranger", 1, [("p0001", "spo2", T0 + 2000, 97.0)]), device=("C1:00:00:00:00:02",)
+    ).encode()
     try:
         publish(settings, Topics("gw-known").readings, [known], 0)
         publish(settings, Topics("gw-stranger").readings, [stranger], 0)
@@ -239,15 +249,20 @@ def test_only_enrolled_gateways_and_assigned_devices_when_ingest_is_told_so(
                 lambda: conn.execute("SELECT count(*) FROM dead_letter").fetchone() == (2,), 20
             )
             reasons = [r for (r,) in conn.execute("SELECT reason FROM dead_letter ORDER BY id")]
-        assert vigil("enroll", "gw-stranger", env=env).returncode == 0
+        stranger_enrolled = vigil(
+            "enroll", "gw-stranger", "--device", "C1:00:00:00:00:02=p0001", env=env
+        )
+        assert stranger_enrolled.returncode == 0, stranger_enrolled.stderr
         publish(settings, Topics("gw-stranger").readings, [later], 0)
         assert wait_for(lambda: accounting(url)[0] == 2, 20)
     finally:
         assert ingest.stop() == 0
     assert reasons == [
-        "1 of 2 readings refused: reading 1 (device C1:00:00:00:00:01 is not assigned to p0009)",
+        "1 of 2 readings refused: reading 1 (device C1:00:00:00:00:01 is not assigned to p0009"
+        " on gw-known)",
         "gateway: 'gw-stranger' is not enrolled (`vigil enroll gw-stranger`)",
     ]
     listing = vigil("enroll", "--list", env=env).stdout
     assert "gw-known" in listing and "ward 3" in listing and "gw-stranger" in listing
-    assert "C1:00:00:00:00:01" in listing
+    assert "C1:00:00:00:00:01" in listing and "p0001 (gw-known)" in listing
+    assert "(no gateway" not in listing

@@ -9,8 +9,8 @@ NOW = T0 + 60_000
 
 def test_a_plausible_batch_passes_untouched() -> None:
     good = batch()
-    kept, reason = screen(good, NOW)
-    assert kept is good and reason is None
+    screened = screen(good, NOW)
+    assert screened.kept is good and screened.reason is None and screened.unassigned == 0
 
 
 def test_implausible_values_and_wrong_clocks_are_refused_one_by_one() -> None:
@@ -21,7 +21,8 @@ def test_implausible_values_and_wrong_clocks_are_refused_one_by_one() -> None:
         ("p0003", "spo2", EARLIEST_MS - 1, 97.0),
         ("p0004", "heart_rate", T0, 350.0),
     ]
-    kept, reason = screen(batch(rows=rows), NOW)
+    screened = screen(batch(rows=rows), NOW)
+    kept, reason = screened.kept, screened.reason
     assert kept.patient == ("p0001",) and kept.value.tolist() == [72.0]
     assert kept.metric.tolist() == [1] and kept.time.tolist() == [T0]
     assert reason == (
@@ -34,31 +35,45 @@ def test_implausible_values_and_wrong_clocks_are_refused_one_by_one() -> None:
 
 def test_a_reading_the_device_flagged_invalid_is_kept_with_its_flag() -> None:
     flagged = batch(rows=[("p0001", "spo2", T0, 127.0)], flags=[int(Quality.INVALID)])
-    kept, reason = screen(flagged, NOW)
-    assert reason is None and kept.flags.tolist() == [int(Quality.INVALID)]
+    screened = screen(flagged, NOW)
+    assert screened.reason is None and screened.kept.flags.tolist() == [int(Quality.INVALID)]
 
 
 def test_long_lists_of_refusals_are_summarized() -> None:
     rows = [("p0001", "spo2", T0 + i, 120.0) for i in range(8)]
-    _, reason = screen(batch(rows=rows), NOW)
+    reason = screen(batch(rows=rows), NOW).reason
     assert reason is not None and reason.startswith("8 of 8 readings refused")
     assert reason.endswith("and 3 more")
 
 
 def test_readings_older_than_the_retention_period_are_refused() -> None:
     rows = [("p0001", "spo2", NOW - 31 * 86_400_000, 95.0), ("p0001", "spo2", T0, 96.0)]
-    kept, reason = screen(batch(rows=rows), NOW, retention_days=30)
-    assert kept.value.tolist() == [96.0]
-    assert reason == "1 of 2 readings refused: reading 0 (older than the 30-day retention period)"
-    assert screen(batch(rows=rows), NOW)[1] is None  # no retention: kept for ever
+    screened = screen(batch(rows=rows), NOW, retention_days=30)
+    assert screened.kept.value.tolist() == [96.0]
+    assert screened.reason == (
+        "1 of 2 readings refused: reading 0 (older than the 30-day retention period)"
+    )
+    assert screen(batch(rows=rows), NOW).reason is None  # no retention: kept for ever
 
 
 def test_readings_from_a_device_assigned_to_someone_else_are_refused() -> None:
     rows = [("p0001", "spo2", T0, 95.0), ("p0002", "spo2", T0, 96.0)]  # one device, two names
-    kept, reason = screen(batch(rows=rows), NOW, assignments={"C1:00:00:00:00:01": "p0001"})
-    assert kept.patient == ("p0001",)
-    assert reason == (
-        "1 of 2 readings refused: reading 1 (device C1:00:00:00:00:01 is not assigned to p0002)"
+    assigned = {"C1:00:00:00:00:01": ("gw-1", "p0001")}
+    screened = screen(batch(rows=rows), NOW, assignments=assigned)
+    assert screened.kept.patient == ("p0001",) and screened.unassigned == 1
+    assert screened.reason == (
+        "1 of 2 readings refused: reading 1 (device C1:00:00:00:00:01 is not assigned to p0002"
+        " on gw-1)"
     )
-    _, unknown = screen(batch(rows=rows[:1]), NOW, assignments={})
-    assert unknown is not None and "is not assigned to p0001" in unknown
+    unknown = screen(batch(rows=rows[:1]), NOW, assignments={})
+    assert unknown.reason is not None and "is not assigned to p0001 on gw-1" in unknown.reason
+
+
+def test_the_device_and_patient_of_another_gateway_are_refused() -> None:
+    """A gateway naming another gateway's patient with that gateway's device: the triple
+    (gateway, device, patient) is not assigned, whatever the pair (device, patient) is."""
+    assigned = {"C1:00:00:00:00:01": ("gw-a", "p0001")}
+    rows = [("p0001", "spo2", T0, 80.0), ("p0001", "spo2", T0 + 1, 81.0)]
+    forged = screen(batch("gw-b", rows=rows), NOW, assignments=assigned)
+    assert len(forged.kept) == 0 and forged.unassigned == 2
+    assert screen(batch("gw-a", rows=rows), NOW, assignments=assigned).reason is None

@@ -1,10 +1,11 @@
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from ingest import writer
-from ingest.stats import ingest_stats
+from ingest.stats import gateway_stats, ingest_stats
 from tests.builders import T0, batch
 
 pytestmark = pytest.mark.services
@@ -87,3 +88,44 @@ def test_the_slow_path_records_what_each_batch_stored(database_url: str) -> None
         ).fetchall()
     assert result == writer.Stored(2, 1)
     assert stored == [(0, 2, 2), (1, 2, 1), (2, 1, 1)]
+
+
+def test_another_batch_under_a_seq_already_seen_is_stored_as_a_conflict(
+    database_url: str,
+) -> None:
+    """Someone publishing as the gateway takes seq 3 first: the gateway's own seq 3 is not
+    taken for a redelivery of it, but stored, and counted as a conflict."""
+    squatter = batch(seq=3, rows=[("p0001", "spo2", T0, 91.0)])
+    genuine = batch(seq=3, rows=[("p0001", "spo2", T0 + 1000, 97.0)])
+    with psycopg.connect(database_url) as conn:
+        first = writer.store(conn, [squatter])
+        second = writer.store(conn, [genuine])
+        redelivered = writer.store(conn, [genuine])
+        (gw,) = gateway_stats(conn)
+        values = [v for (v,) in conn.execute("SELECT value FROM observation ORDER BY effective")]
+    assert first == writer.Stored(1, 0)
+    assert second == writer.Stored(1, 0, (("gw-1", 3),))
+    assert redelivered == writer.Stored(0, 1)
+    assert values == [91.0, 97.0]
+    assert (gw.batches, gw.conflicts, gw.gaps, gw.duplicates) == (2, 1, [(0, 2)], 1)
+
+
+def test_two_batches_under_one_seq_in_one_flush_are_both_stored(database_url: str) -> None:
+    one = batch(seq=0, rows=[("p0001", "spo2", T0, 91.0)])
+    other = batch(seq=0, rows=[("p0001", "spo2", T0 + 1000, 97.0)])
+    with psycopg.connect(database_url) as conn:
+        result = writer.store(conn, [one, other])
+    assert result == writer.Stored(2, 0, (("gw-1", 0),))
+
+
+def test_a_large_dead_letter_keeps_a_prefix_its_size_and_its_digest(database_url: str) -> None:
+    payload = b"x" * 100_000
+    with psycopg.connect(database_url) as conn:
+        writer.dead_letter(conn, "vigil/v1/gw/x/readings", "x", payload, "y" * 5000, 1024)
+        row = conn.execute(
+            "SELECT payload, payload_size, payload_sha256, reason FROM dead_letter"
+        ).fetchone()
+    assert row is not None
+    kept, size, digest, reason = row
+    assert (kept, size, digest) == (payload[:1024], 100_000, hashlib.sha256(payload).digest())
+    assert len(reason) == writer.MAX_REASON_CHARS and reason.endswith("…")

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,19 @@ class Batch:
         return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> Batch:
+        """The batch with only the readings ``mask`` selects."""
+        kept = mask.tolist()
+        return replace(
+            self,
+            device=tuple(compress(self.device, kept)),
+            patient=tuple(compress(self.patient, kept)),
+            metric=self.metric[mask],
+            time=self.time[mask],
+            value=self.value[mask],
+            flags=self.flags[mask],
+        )
 
     def encode(self) -> bytes:
         return document.dump(

@@ -1,8 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from api.fhir.search import MAX_COUNT, SearchError, parse_observation_search
+from api.fhir.search import KNOWN, MAX_COUNT, SearchError, parse_observation_search
 from vigil.metrics import HEART_RATE, PULSE_RATE, SPO2
 
 
@@ -68,3 +70,38 @@ def test_count_sort_offset() -> None:
 def test_refused_searches_say_why(params: dict[str, str], words: str) -> None:
     with pytest.raises(SearchError, match=words.replace("{", r"\{").replace("}", r"\}")):
         q(**params)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "ge0000",
+        "le9999-12",
+        "2026-02-30",
+        "ge2026-13-01",
+        "eq2026-1-01",
+        "ge\uff12\uff10\uff12\uff16",  # full-width digits
+        "2026-11-25T25:00Z",
+    ],
+)
+def test_impossible_dates_are_refused_as_search_errors(date: str) -> None:
+    with pytest.raises(SearchError, match="date"):
+        parse_observation_search([("subject", "p1"), ("date", date)])
+
+
+@pytest.mark.parametrize("count", ["²", "١٢", "1e3", " 5", "9" * 40])
+def test_counts_are_ascii_digits_within_bounds(count: str) -> None:
+    with pytest.raises(SearchError, match="_count"):
+        parse_observation_search([("subject", "p1"), ("_count", count)])
+
+
+@given(st.lists(st.tuples(st.sampled_from(sorted(KNOWN)), st.text(max_size=40)), max_size=6))
+def test_any_parameters_parse_or_are_refused_with_a_search_error(
+    params: list[tuple[str, str]],
+) -> None:
+    try:
+        query = parse_observation_search(params)
+    except SearchError:
+        return
+    for _, bound in query.lower + query.upper:
+        assert 1 <= bound.year <= 9999

@@ -4,6 +4,7 @@ and Communication views validated with fhir.resources."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,11 @@ from fhir.resources.R4B.flag import Flag
 
 from alerts.outbox import Channels
 from alerts.store import take_event
+from alerts.teams import assign
 from analytics.engine import Engine
 from api.app import create_app
-from api.tokens import create_client
 from tests.alerts.test_store import event
+from tests.api.conftest import clinician_token
 from tests.builders import T0
 from tests.fhir_checks import check_searchset
 from vigil.metrics import SPO2
@@ -30,7 +32,7 @@ pytestmark = pytest.mark.services
 @pytest.fixture
 def api(database_url: str) -> Iterator[tuple[TestClient, dict[str, str], str, list[int]]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        token = create_client(conn, "dr-test")
+        token = clinician_token(conn, "dr-test", ["p1", "p2"])
         ids = []
         for e in (
             event("persisted"),
@@ -70,14 +72,17 @@ def test_acknowledge_snooze_resolve_as_the_caller(api) -> None:  # type: ignore[
     ack = client.post(f"/alerts/{alert_id}/acknowledge", headers=auth, json={"note": "calling"})
     assert ack.status_code == 200 and ack.json()["actor"] == "dr-test"
     bad = client.post(f"/alerts/{alert_id}/snooze", headers=auth, json={"until": "2099-01-01"})
-    assert bad.status_code == 422
-    snooze = client.post(
-        f"/alerts/{alert_id}/snooze", headers=auth, json={"until": "2099-01-01T00:00:00Z"}
-    )
+    assert bad.status_code == 400
+    for far in ("2099-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2020-01-01T00:00:00Z"):
+        refused = client.post(f"/alerts/{alert_id}/snooze", headers=auth, json={"until": far})
+        assert refused.status_code == 400 and "within 7 days" in refused.text
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    snooze = client.post(f"/alerts/{alert_id}/snooze", headers=auth, json={"until": until})
     assert snooze.status_code == 200
     assert client.post(f"/alerts/{alert_id}/resolve", headers=auth).status_code == 200
     again = client.post(f"/alerts/{alert_id}/acknowledge", headers=auth)
-    assert again.status_code == 409 and "already resolved" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "already resolved" in again.json()["issue"][0]["diagnostics"]
     assert client.post("/alerts/999999/acknowledge", headers=auth).status_code == 404
     detail = client.get(f"/alerts/{alert_id}", headers=auth).json()
     assert [(c["change"], c["actor"]) for c in detail["changes"]] == [
@@ -87,7 +92,9 @@ def test_acknowledge_snooze_resolve_as_the_caller(api) -> None:  # type: ignore[
         ("resolved", "dr-test"),
     ]
     assert detail["notifications"][0]["channel"] == "webhook"
-    assert ("dr-test", "resolve", f"/alerts/{alert_id}", "success", ["p1"]) in audit_rows(url)
+    assert ("dr-test", "resolve", f"/alerts/{alert_id}/resolve", "success", ["p1"]) in audit_rows(
+        url
+    )
 
 
 def test_alerts_as_fhir_flags(api) -> None:  # type: ignore[no-untyped-def]
@@ -136,6 +143,8 @@ def test_a_flag_reads_in_the_words_of_the_scale_its_patient_was_judged_on(api) -
         np.full(2 * n, 79.0),
     )
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        assign(conn, "p-one", "t-test")
+        assign(conn, "p-copd", "t-test")
         for e in found:
             if e.event.rule == "spo2_news2_red":
                 take_event(conn, engine.describe(e), Channels())

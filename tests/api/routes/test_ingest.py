@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.access.tokens import create_client
 from api.app import create_app
-from api.tokens import create_client
 from tests.ingest.test_stats import fill
 from vigil.settings import Settings
 
@@ -39,6 +39,7 @@ def test_metrics_carry_the_counters_per_gateway(client: tuple[TestClient, dict[s
     assert samples[("vigil_ingest_duplicates_total", "gw-a")] == 1
     assert samples[("vigil_ingest_missing_batches_total", "gw-a")] == 4
     assert samples[("vigil_ingest_dead_letters_total", "gw-c")] == 1
+    assert samples[("vigil_ingest_seq_conflicts_total", "gw-a")] == 0
     assert samples[("vigil_ingest_highest_seq", "gw-a")] == 7
     assert samples[("vigil_ingest_lag_seconds", "gw-b")] > 0
 

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.tokens import create_client
 from ingest import writer
+from tests.api.conftest import clinician_token
 from tests.builders import T0, batch
 from tests.fhir_checks import check_searchset, check_vital_sign
 from vigil.settings import Settings
@@ -28,7 +28,7 @@ ROWS = [
 def api(database_url: str) -> Iterator[tuple[TestClient, dict[str, str], str]]:
     with psycopg.connect(database_url) as conn:
         writer.store(conn, [batch(rows=ROWS, flags=[0, 2, 0, 0, 0, 0])])
-        token = create_client(conn, "dr-test")
+        token = clinician_token(conn, "dr-test", ["p0001", "p0002"])
         conn.commit()
     with TestClient(create_app(Settings(database_url=database_url))) as client:
         yield client, {"Authorization": f"Bearer {token}"}, database_url
@@ -57,7 +57,7 @@ def test_search_returns_valid_vital_signs_matching_the_rows(api) -> None:  # typ
     # newest first, then by metric: heart rate (strap) before pulse rate (oximeter)
     assert [r["valueQuantity"]["value"] for r in resources] == [75.0, 72.0, 71.0]
     assert [r["subject"]["reference"] for r in resources] == ["Patient/p0001"] * 3
-    assert audit_rows(url)[-1] == ("dr-test", "search", "Observation", "success", ["p0001"])
+    assert audit_rows(url)[-1] == ("dr-test", "search", "/fhir/Observation", "success", ["p0001"])
 
 
 def test_spo2_carries_both_loinc_codes_and_quality(api) -> None:  # type: ignore[no-untyped-def]
@@ -97,7 +97,7 @@ def test_read_by_id_round_trips(api) -> None:  # type: ignore[no-untyped-def]
     for unknown in ("p0002.1.5.0a0b0c0d", f"{resource['id'][:-8]}00000000", "not-an-id"):
         missing = client.get(f"/fhir/Observation/{unknown}", headers=auth)
         assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
-    assert audit_rows(url)[-4][1:4] == ("read", f"Observation/{resource['id']}", "success")
+    assert audit_rows(url)[-4][1:4] == ("read", f"/fhir/Observation/{resource['id']}", "success")
 
 
 def test_patient_data_needs_a_token_and_refusals_are_audited(api) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ import pytest
 from alerts.outbox import Channels
 from alerts.store import act, take_event
 from api.app import POOL_SIZE
-from api.tokens import create_client
 from tests.alerts.test_store import event
+from tests.api.conftest import clinician_token
 from vigil.embedded.processes import free_port, spawn, stop, vigil_command, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -33,7 +33,7 @@ def raise_alert(url: str, **extra: str) -> int:
 @pytest.fixture
 def api(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        token = create_client(conn, "dashboard")
+        token = clinician_token(conn, "dashboard", ["p1", "p2"])
     port = free_port()
     process = spawn(
         vigil_command("api", "--port", str(port)),
@@ -77,27 +77,58 @@ def test_a_dashboard_receives_alert_changes_as_server_sent_events(
     assert denied.status_code == 401
 
 
-def test_open_streams_leave_the_rest_of_the_api_its_connections(
-    api: tuple[str, dict[str, str]],
+def open_stream(base: str, token: str) -> tuple[socket.socket, bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    dashboard = socket.create_connection((host, int(port)), timeout=10)
+    dashboard.sendall(
+        f"GET /alerts/stream HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n".encode()
+    )
+    return dashboard, dashboard.recv(64)
+
+
+def test_200_open_streams_leave_the_rest_of_the_api_answering(
+    api: tuple[str, dict[str, str]], database_url: str
 ) -> None:
     base, auth = api
-    host, port = base.removeprefix("http://").split(":")
-    request = (
-        f"GET /alerts/stream HTTP/1.1\r\nHost: {host}\r\n"
-        f"Authorization: {auth['Authorization']}\r\n\r\n"
-    ).encode()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tokens = [clinician_token(conn, f"desk-{i}", ["p1"]) for i in range(40)]
     dashboards = []
     try:
-        for _ in range(3 * POOL_SIZE):  # more open dashboards than the pool has connections
-            dashboard = socket.create_connection((host, int(port)), timeout=10)
-            dashboard.sendall(request)
-            assert dashboard.recv(64).startswith(b"HTTP/1.1 200")
-            dashboards.append(dashboard)
-        answer = httpx.get(f"{base}/alerts", headers=auth, timeout=10)
+        for token in tokens:
+            for _ in range(5):  # VIGIL_API_STREAMS_PER_PRINCIPAL
+                dashboard, head = open_stream(base, token)
+                dashboards.append(dashboard)
+                assert head.startswith(b"HTTP/1.1 200")
+        assert len(dashboards) == 200 > 3 * POOL_SIZE
+        extra, head = open_stream(base, tokens[0])
+        extra.close()
+        assert head.startswith(b"HTTP/1.1 429")
+        answer = httpx.get(f"{base}/alerts", headers=auth, timeout=5)
         assert answer.status_code == 200
+        refused = httpx.get(f"{base}/alerts", timeout=5)
+        assert refused.status_code == 401
     finally:
         for dashboard in dashboards:
             dashboard.close()
+
+
+def test_a_stream_shows_only_the_callers_patients_and_audits_each_delivery(
+    api: tuple[str, dict[str, str]], database_url: str
+) -> None:
+    base, auth = api
+    raise_alert(database_url, patient="p-elsewhere")
+    mine = raise_alert(database_url, patient="p2")
+    with httpx.stream(
+        "GET", f"{base}/alerts/stream", headers={**auth, "Last-Event-ID": "0"}, timeout=15
+    ) as response:
+        line = next(x for x in response.iter_lines() if x.startswith("data: "))
+    assert json.loads(line[6:])["alert"] == mine
+    with psycopg.connect(database_url) as conn:
+        deliveries = conn.execute(
+            "SELECT actor, patients FROM audit_event WHERE action = 'deliver'"
+        ).fetchall()
+    assert deliveries == [("dashboard", ["p2"])]
 
 
 def test_vigil_alerts_tail_prints_changes_as_they_happen(database_url: str) -> None:

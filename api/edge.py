@@ -1,0 +1,181 @@
+"""What every request passes through, before and after its route: limits on what it may
+send, the audit row (written before the first byte of the answer, and for refusals and
+failures too), security headers, and a FHIR OperationOutcome for whatever went wrong.
+
+It is plain ASGI rather than a Starlette ``BaseHTTPMiddleware`` so that it sees the status
+of a streamed answer (the alert stream) when it starts, and holds nothing while it flows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from fastapi.concurrency import run_in_threadpool
+from psycopg_pool import ConnectionPool
+
+from api.access import audit
+from api.access.audit import AuditRecord
+from api.fhir.outcome import operation_outcome
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+RECORD = "vigil.audit"
+"""Where a request's :class:`AuditRecord` lives in its ASGI scope."""
+UNAUDITED = frozenset({"/healthz"})
+"""A liveness probe touches no data and would bury the trail."""
+TOO_LARGE = 413
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none';"
+    " frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class Edge:
+    def __init__(self, app: ASGIApp, *, max_body: int, https: bool) -> None:
+        self.app = app
+        self.max_body = max_body
+        headers = [
+            (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"content-security-policy", _CSP.encode()),
+            (b"cross-origin-resource-policy", b"same-origin"),
+        ]
+        if https:
+            headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange(self, scope, receive, send)
+        refusal = self._refusal(scope)
+        try:
+            if refusal is not None:
+                await exchange.answer(*refusal)
+            else:
+                await self.app(scope, exchange.receive, exchange.send)
+        except Exception as exc:
+            log.error("unhandled %s on %s", type(exc).__name__, scope["path"])
+            log.debug("unhandled error", exc_info=True)
+            if not exchange.started:
+                await exchange.answer(500, "exception", "the server failed; the request is audited")
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        """Requests refused before any route sees them."""
+        raw = scope["query_string"] + scope.get("raw_path", b"")
+        if b"\x00" in unquote_to_bytes(raw) or "\x00" in scope["path"]:
+            return 400, "invalid", "a NUL byte is not allowed in a URL"
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    return 400, "invalid", "Content-Length must be a number of bytes"
+                if int(value) > self.max_body:
+                    return TOO_LARGE, "too-costly", self.too_large
+        return None
+
+    @property
+    def too_large(self) -> str:
+        return f"the request body is over {self.max_body} bytes"
+
+
+class _Exchange:
+    """One request on its way through: it counts the body read, and holds back the answer
+    until its audit row is written (or for good, if it cannot be)."""
+
+    def __init__(self, edge: Edge, scope: Scope, receive: Receive, send: Send) -> None:
+        self.edge = edge
+        self.scope = scope
+        self.record = AuditRecord(
+            resource=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            action=scope["method"].lower(),
+        )
+        scope[RECORD] = self.record
+        self.audited = scope["path"] not in UNAUDITED
+        self.started = False
+        self.withheld = False
+        self.body_read = 0
+        self._receive = receive
+        self._send = send
+
+    async def receive(self) -> Message:
+        """The body, cut off past the limit: the route then fails to parse it, and the
+        answer it gives is replaced by a 413."""
+        message = await self._receive()
+        self.body_read += len(message.get("body", b""))
+        if self.body_read > self.edge.max_body:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.withheld:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            if self.body_read > self.edge.max_body:
+                self.withheld = True
+                await self.answer(TOO_LARGE, "too-costly", self.edge.too_large)
+                return
+            if not await self._audit(message["status"]):
+                self.withheld = True
+                await self._send_outcome(503, "transient", "the audit trail is unavailable")
+                return
+            names = {name.lower() for name, _ in message.get("headers", [])}
+            message["headers"] = [
+                *message.get("headers", []),
+                *((n, v) for n, v in self.edge.headers if n not in names),
+            ]
+        await self._send(message)
+
+    async def answer(self, status: int, code: str, diagnostics: str) -> None:
+        """Answer with an OperationOutcome, audited and with the headers like any other."""
+        self.withheld = False
+        self.body_read = min(self.body_read, self.edge.max_body)
+        body = json.dumps(operation_outcome(code, diagnostics)).encode()
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/fhir+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def _send_outcome(self, status: int, code: str, diagnostics: str) -> None:
+        """An OperationOutcome straight out, unaudited: for when the audit itself failed."""
+        body = json.dumps(operation_outcome(code, diagnostics)).encode()
+        headers = [(b"content-type", b"application/fhir+json"), *self.edge.headers]
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body})
+
+    async def _audit(self, status: int) -> bool:
+        if not self.audited:
+            return True
+        pool: ConnectionPool = self.scope["app"].state.pool
+
+        def write() -> None:
+            with pool.connection() as conn:
+                audit.write(conn, self.record, status)
+
+        try:
+            await run_in_threadpool(write)
+        except Exception as exc:
+            log.error("audit row not written (%s): the answer is withheld", type(exc).__name__)
+            return False
+        return True
