@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi.concurrency import run_in_threadpool
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api.access import audit
 from api.access.audit import AuditRecord
@@ -68,10 +68,10 @@ class Edge:
             else:
                 await self.app(scope, exchange.receive, exchange.send)
         except Exception as exc:
-            log.error("unhandled %s on %s", type(exc).__name__, scope["path"])
-            log.debug("unhandled error", exc_info=True)
+            if not exchange.too_large:  # else the route failed on a body cut off: a 413
+                _log_failure(scope, exc)
             if not exchange.started:
-                await exchange.answer(500, "exception", "the server failed; the request is audited")
+                await exchange.fail(exc)
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
         """Requests refused before any route sees them."""
@@ -92,8 +92,9 @@ class Edge:
 
 
 class _Exchange:
-    """One request on its way through: it counts the body read, and holds back the answer
-    until its audit row is written (or for good, if it cannot be)."""
+    """One request on its way through: it stops reading the body past the limit, and
+    holds back the answer until its audit row is written. An answer of its own (a 413, a
+    503 when the audit cannot be written, a 500) replaces whatever the route sends."""
 
     def __init__(self, edge: Edge, scope: Scope, receive: Receive, send: Send) -> None:
         self.edge = edge
@@ -106,32 +107,34 @@ class _Exchange:
         scope[RECORD] = self.record
         self.audited = scope["path"] not in UNAUDITED
         self.started = False
-        self.withheld = False
+        self.replaced = False
+        self.too_large = False
         self.body_read = 0
         self._receive = receive
         self._send = send
 
     async def receive(self) -> Message:
-        """The body, cut off past the limit: the route then fails to parse it, and the
-        answer it gives is replaced by a 413."""
+        """The body; past the limit, the client is gone as far as the route can tell, so
+        it never acts on a body cut short."""
+        if self.too_large:
+            return {"type": "http.disconnect"}
         message = await self._receive()
         self.body_read += len(message.get("body", b""))
         if self.body_read > self.edge.max_body:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            self.too_large = True
+            return {"type": "http.disconnect"}
         return message
 
     async def send(self, message: Message) -> None:
-        if self.withheld:
+        if self.replaced:
             return
         if message["type"] == "http.response.start":
-            self.started = True
-            if self.body_read > self.edge.max_body:
-                self.withheld = True
+            if self.too_large:
                 await self.answer(TOO_LARGE, "too-costly", self.edge.too_large)
                 return
+            self.started = True
             if not await self._audit(message["status"]):
-                self.withheld = True
-                await self._send_outcome(503, "transient", "the audit trail is unavailable")
+                await self._replace(503, "transient", "the audit trail is unavailable", False)
                 return
             names = {name.lower() for name, _ in message.get("headers", [])}
             message["headers"] = [
@@ -141,31 +144,34 @@ class _Exchange:
         await self._send(message)
 
     async def answer(self, status: int, code: str, diagnostics: str) -> None:
-        """Answer with an OperationOutcome, audited and with the headers like any other."""
-        self.withheld = False
-        self.body_read = min(self.body_read, self.edge.max_body)
-        body = json.dumps(operation_outcome(code, diagnostics)).encode()
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/fhir+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await self.send({"type": "http.response.body", "body": body})
+        """Answer with an OperationOutcome of its own, audited, in place of the route's."""
+        await self._replace(status, code, diagnostics, True)
 
-    async def _send_outcome(self, status: int, code: str, diagnostics: str) -> None:
-        """An OperationOutcome straight out, unaudited: for when the audit itself failed."""
+    async def fail(self, exc: Exception) -> None:
+        if self.too_large:
+            await self.answer(TOO_LARGE, "too-costly", self.edge.too_large)
+        elif isinstance(exc, PoolTimeout):
+            await self.answer(503, "transient", "the database is busy; try again shortly")
+        else:
+            await self.answer(500, "exception", "the server failed; the request is audited")
+
+    async def _replace(self, status: int, code: str, diagnostics: str, audited: bool) -> None:
+        if self.replaced:
+            return
+        self.replaced = self.started = True
+        if audited and not await self._audit(status):
+            status, code, diagnostics = 503, "transient", "the audit trail is unavailable"
         body = json.dumps(operation_outcome(code, diagnostics)).encode()
-        headers = [(b"content-type", b"application/fhir+json"), *self.edge.headers]
+        headers = [
+            (b"content-type", b"application/fhir+json"),
+            (b"content-length", str(len(body)).encode()),
+            *self.edge.headers,
+        ]
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
 
     async def _audit(self, status: int) -> bool:
-        if not self.audited:
+        if not self.audited or (self.record.written and status < 400):
             return True
         pool: ConnectionPool = self.scope["app"].state.pool
 
@@ -179,3 +185,13 @@ class _Exchange:
             log.error("audit row not written (%s): the answer is withheld", type(exc).__name__)
             return False
         return True
+
+
+def _log_failure(scope: Scope, exc: Exception) -> None:
+    """The route's template, never the path: a path can name a patient."""
+    route = getattr(scope.get("route"), "path", "an unknown route")
+    if isinstance(exc, PoolTimeout):
+        log.error("no database connection in time for %s", route)
+    else:
+        log.error("unhandled %s on %s", type(exc).__name__, route)
+        log.debug("unhandled error", exc_info=True)

@@ -27,14 +27,24 @@ QUEUE_BATCHES = 256
 """Polls' worth of changes a stream may lag before it is ended."""
 
 
+PAGE = 500
+"""Changes read at a time."""
+MAX_STREAMS = 2000
+"""Open streams the API serves in all, past the limit per principal."""
+
+
 class TooManyStreams(Exception):
     pass
 
 
 class Subscription:
-    def __init__(self, holder: str, after: int) -> None:
+    def __init__(self, holder: str) -> None:
         self.holder = holder
-        self.after = after
+        self.after = 0
+        """The last change this stream has passed."""
+        self.live_from = 0
+        """The live feed hands it every change after this one; those up to it are read
+        from the database (a resumed stream)."""
         self.queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(QUEUE_BATCHES)
         self.overflowed = False
 
@@ -53,6 +63,7 @@ class AlertFeed:
         self._held: Counter[str] = Counter()
         self._last = 0
         self._task: asyncio.Task[None] | None = None
+        self.page = PAGE
 
     async def subscribe(self, holder: str, resume: int | None) -> Subscription:
         """A new stream for ``holder``, from change ``resume`` (else from now)."""
@@ -60,13 +71,20 @@ class AlertFeed:
             raise TooManyStreams(
                 f"{holder} already holds {self.per_principal} alert streams; close one first"
             )
-        if self._task is None or self._task.done():  # idle until now: start from the present
-            self._last = await run_in_threadpool(self._latest)
-        subscription = Subscription(holder, self._last if resume is None else resume)
-        self._held[holder] += 1
+        if len(self._subscriptions) >= MAX_STREAMS:
+            raise TooManyStreams(f"the API already serves {MAX_STREAMS} alert streams")
+        subscription = Subscription(holder)
+        self._held[holder] += 1  # counted before the await below: no two may overshoot
         self._subscriptions.add(subscription)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._poll())
+        try:
+            if self._task is None or self._task.done():  # idle until now: from the present
+                self._last = await run_in_threadpool(self._latest)
+                self._task = asyncio.create_task(self._poll())
+        except BaseException:
+            self.unsubscribe(subscription)
+            raise
+        subscription.live_from = self._last
+        subscription.after = self._last if resume is None else min(resume, self._last)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -75,9 +93,9 @@ class AlertFeed:
             self._held[subscription.holder] -= 1
 
     def catch_up(self, after: int, patients: list[str] | None) -> list[dict[str, Any]]:
-        """Changes since ``after`` straight from the database (a resumed stream)."""
+        """Changes since ``after`` straight from the database, a page at most."""
         with self.pool.connection() as conn:
-            return changes_since(conn, after, patients)
+            return changes_since(conn, after, patients, self.page)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -70,6 +70,8 @@ class AuditRecord:
     actor: str = ANONYMOUS
     kind: str | None = None
     patients: set[str] = field(default_factory=set)
+    written: bool = False
+    """Already in the trail, in the transaction of the change it records."""
 
     def touch(self, patients: Iterable[str | None]) -> None:
         self.patients.update(p for p in patients if p)
@@ -84,6 +86,12 @@ def _bounded(text: str | None, limit: int) -> str | None:
 
 def write(conn: psycopg.Connection, record: AuditRecord, status: int) -> None:
     """Record one request; committed at once so the answer that follows has its trace."""
+    add(conn, record, status)
+    conn.commit()
+
+
+def add(conn: psycopg.Connection, record: AuditRecord, status: int) -> None:
+    """Record a change in its own transaction: both are committed, or neither."""
     limit = MAX_ANONYMOUS_QUERY if record.actor == ANONYMOUS else MAX_QUERY
     conn.execute(
         "INSERT INTO audit_event"
@@ -100,4 +108,4 @@ def write(conn: psycopg.Connection, record: AuditRecord, status: int) -> None:
             sorted(record.patients),
         ),
     )
-    conn.commit()
+    record.written = True

@@ -60,6 +60,11 @@ def record(
     return Decision(*row)
 
 
+def decision(conn: psycopg.Connection, consent_id: int) -> Decision | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM consent WHERE id = %s", (consent_id,)).fetchone()
+    return Decision(*row) if row else None
+
+
 def decisions(conn: psycopg.Connection, patient: str) -> list[Decision]:
     """Newest first."""
     rows = conn.execute(

@@ -24,6 +24,15 @@ from api.access.principal import Kind, Principal
 
 PERMISSION = {"read": "r", "search": "s", "subscribe": "s", "update": "u", "create": "c"}
 _IN_FORCE = "{0}period_start <= now() AND ({0}period_end IS NULL OR {0}period_end > now())"
+_GRANTS = (
+    "SELECT g.{what} FROM access_grant g JOIN api_client c ON c.name = g.client"
+    " WHERE g.client = %s AND c.role = %s AND c.revoked IS NULL"
+    " AND (c.expires IS NULL OR c.expires > now()) AND g.{what} IS NOT NULL AND "
+    + _IN_FORCE.format("g.")
+)
+"""A principal's grants, only while the registration that holds them is live and of the
+principal's own kind (an identity provider's client named like a revoked Vigil client,
+or like a client of another kind, inherits nothing)."""
 
 
 class Forbidden(Exception):
@@ -50,6 +59,8 @@ class Compartment:
     patients: frozenset[str] = frozenset()
     hidden: dict[str, str] = field(default_factory=dict)
     """Patients the care relation would reach but who withdrew it: patient -> why."""
+    actors: frozenset[str] = frozenset()
+    """Whom the principal acts as in consents (``CareTeam/T``, ``Device/CLIENT``)."""
 
     def holds(self, patient: str) -> bool:
         return self.everyone or patient in self.patients
@@ -75,38 +86,24 @@ def decide(conn: psycopg.Connection, who: Principal, need: Need) -> Compartment:
 
 
 def _cared_for(conn: psycopg.Connection, who: Principal) -> Compartment:
+    granted = {
+        what: [v for (v,) in conn.execute(_GRANTS.format(what=what), (who.name, str(who.kind)))]
+        for what in ("team", "patient")
+    }
     if who.kind is Kind.CLINICIAN:
-        teams = [
-            t
-            for (t,) in conn.execute(
-                "SELECT team FROM care_team_member WHERE member = %(who)s"
-                " AND (period_start IS NULL OR period_start <= now())"
-                " AND (period_end IS NULL OR period_end > now())"
-                " UNION SELECT team FROM access_grant WHERE client = %(who)s AND team IS NOT NULL"
-                f" AND {_IN_FORCE.format('')}",
-                {"who": who.name},
-            )
-        ]
+        roster = conn.execute(
+            "SELECT team FROM care_team_member WHERE member = %s"
+            " AND (period_start IS NULL OR period_start <= now())"
+            " AND (period_end IS NULL OR period_end > now())",
+            (who.name,),
+        ).fetchall()
+        teams = sorted({t for (t,) in roster} | set(granted["team"]))
         actors = [f"CareTeam/{t}" for t in teams]
         direct: list[str] = []
     else:
-        teams = [
-            t
-            for (t,) in conn.execute(
-                f"SELECT team FROM access_grant WHERE client = %s AND team IS NOT NULL"
-                f" AND {_IN_FORCE.format('')}",
-                (who.name,),
-            )
-        ]
+        teams = granted["team"]
         actors = [f"Device/{who.name}"]
-        direct = [
-            p
-            for (p,) in conn.execute(
-                f"SELECT patient FROM access_grant WHERE client = %s AND patient IS NOT NULL"
-                f" AND {_IN_FORCE.format('')}",
-                (who.name,),
-            )
-        ]
+        direct = granted["patient"]
     rows = conn.execute(
         "WITH reach (patient, actor) AS ("
         "  SELECT patient, CASE WHEN %(system)s THEN %(device)s ELSE 'CareTeam/' || team END"
@@ -136,6 +133,7 @@ def _cared_for(conn: psycopg.Connection, who: Principal) -> Compartment:
     return Compartment(
         patients=frozenset(seen),
         hidden={p: why for p, why in hidden.items() if p not in seen},
+        actors=frozenset(actors),
     )
 
 

@@ -41,6 +41,14 @@ DEFAULT_SCOPES = {
 """What a token of each kind may do unless it was created with narrower scopes; a system
 client gets nothing it was not given."""
 
+CEILING = {
+    kind: parse_scopes(DEFAULT_SCOPES[kind] if kind is not Kind.SYSTEM else "system/*.rs")
+    for kind in Kind
+}
+"""The most a kind may ever do, whatever scopes a token claims: a patient's ``patient/*.*``
+does not let them resolve their own alert (and stop its escalation), an integration reads
+and searches only."""
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -49,11 +57,13 @@ class Principal:
     scopes: tuple[Scope, ...]
     patient: str | None = None
     """The patient a patient principal is."""
-    via: str = "token"
-    """How it authenticated: a Vigil token, or a JWT from the identity provider."""
 
     def may(self, resource: str, permission: str) -> bool:
-        return grants(self.scopes, CONTEXT[self.kind], resource, permission)
+        """What its scopes allow, within what its kind ever may (:data:`CEILING`)."""
+        context = CONTEXT[self.kind]
+        return grants(self.scopes, context, resource, permission) and grants(
+            CEILING[self.kind], context, resource, permission
+        )
 
 
 def principal_scopes(kind: Kind, text: str | None) -> tuple[Scope, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 PERMISSIONS = "cruds"
 _SCOPE = re.compile(
     r"(?P<context>patient|user|system)/(?P<resource>\*|[A-Z][A-Za-z]{1,63})"
-    r"\.(?P<perms>[cruds]{1,5}|read|write|\*)(\?[^\s]*)?"
+    r"\.(?P<perms>[cruds]{1,5}|read|write|\*)"
 )
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 
@@ -54,14 +54,22 @@ def parse_scope(text: str) -> Scope:
 
 
 def parse_scopes(text: str, strict: bool = False) -> tuple[Scope, ...]:
-    """The resource scopes of a space-separated list. Others an identity provider's token
-    may carry (openid, fhirUser, launch/patient, offline_access) give no access here and
-    are passed over, unless ``strict`` (a scope an operator types must mean something)."""
-    return tuple(
-        parse_scope(s)
-        for s in text.split()
-        if strict or s.startswith(("patient/", "user/", "system/"))
-    )
+    """The resource scopes of a space-separated list. ``strict`` (a scope an operator
+    types): every word must be a SMART resource scope Vigil can honour. Otherwise (an
+    identity provider's token) what gives no access here is passed over: openid, fhirUser,
+    launch/patient, offline_access, operations such as ``system/Patient.$export``, and
+    granular scopes (``...rs?category=laboratory``), which Vigil cannot narrow to their
+    query and so must not read as the whole resource."""
+    found = []
+    for word in text.split():
+        try:
+            if "?" in word:
+                raise ScopeError(f"{word!r}: granular scopes (with ?) are not supported")
+            found.append(parse_scope(word))
+        except ScopeError:
+            if strict:
+                raise
+    return tuple(found)
 
 
 def grants(scopes: tuple[Scope, ...], context: str, resource: str, permission: str) -> bool:

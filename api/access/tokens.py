@@ -57,6 +57,8 @@ def create_client(
     teams, patients = list(teams), list(patients)
     if kind in (Kind.PATIENT, Kind.ADMIN) and (teams or patients):
         raise ValueError(f"a {kind} token takes no --team or --patient grants")
+    if kind is Kind.CLINICIAN and patients:
+        raise ValueError("a clinician sees the patients of their care teams: give --team")
     if scopes is not None:
         wrong = [str(s) for s in parse_scopes(scopes, strict=True) if s.context != CONTEXT[kind]]
         if wrong:

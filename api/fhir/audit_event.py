@@ -16,6 +16,9 @@ _INTERACTION = {
     "subscribe": ("search-type", "E"),
     "deliver": ("search-type", "E"),
     "update": ("update", "U"),
+    "acknowledge": ("update", "U"),
+    "resolve": ("update", "U"),
+    "snooze": ("update", "U"),
     "create": ("create", "C"),
 }
 _MINOR_FAILURES = {"invalid", "denied", "forbidden", "not-found", "conflict", "too-large"}

@@ -93,10 +93,12 @@ def parse_observation_search(params: list[tuple[str, str]]) -> ObservationQuery:
 def patient_of(patient: str | None, subject: str | None) -> str:
     """The patient a search is for, from ``patient`` or ``subject`` (``Patient/ID`` or
     ``ID``); a search without one is refused: searches across patients are not offered."""
-    reference = patient or subject
-    if not reference:
+    if not (patient or subject):
         raise SearchError("patient: required, as Patient/ID (e.g. patient=Patient/p0001)")
-    return patient_reference("patient", reference)
+    found = {patient_reference(n, v) for n, v in (("patient", patient), ("subject", subject)) if v}
+    if len(found) > 1:
+        raise SearchError("patient and subject name different patients: one patient per search")
+    return found.pop()
 
 
 def patient_reference(name: str, value: str) -> str:

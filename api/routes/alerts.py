@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.queries import STATES, history, list_alerts, notifications_of_alert, read_alert
 from alerts.store import AlertError, act
+from api.access import audit
 from api.deps import Access, Connection, require
 from api.fhir.outcome import FhirError
 from api.fhir.search import SearchError, patient_reference
@@ -25,8 +26,8 @@ MAX_SNOOZE = timedelta(days=7)
 
 @router.get("/alerts")
 def get_alerts(
-    conn: Connection,
     access: Annotated[Access, require("Flag", "search")],
+    conn: Connection,
     patient: Annotated[str | None, Query(max_length=80)] = None,
     state: Literal["open", "triggered", "acknowledged", "resolved", "all"] = "open",
     priority: Literal["low", "medium", "high"] | None = None,
@@ -48,8 +49,8 @@ def get_alerts(
 @router.get("/alerts/{alert_id}")
 def get_alert(
     alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    conn: Connection,
     access: Annotated[Access, require("Flag", "read")],
+    conn: Connection,
 ) -> dict[str, Any]:
     alert = read_alert(conn, alert_id)
     if alert is None or not access.sees(alert.patient):
@@ -81,8 +82,8 @@ class Change(BaseModel):
 def change_alert(
     alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     action: Literal["acknowledge", "resolve", "snooze"],
-    conn: Connection,
     access: Annotated[Access, require("Flag", "update")],
+    conn: Connection,
     change: Change | None = None,
 ) -> dict[str, Any]:
     change = change or Change()
@@ -97,6 +98,7 @@ def change_alert(
     try:
         with conn.transaction():
             act(conn, alert_id, done, access.who.name, change.note, change.until)
+            audit.add(conn, access.record, 200)
     except AlertError as exc:
         raise FhirError(409 if exc.found else 404, "conflict", str(exc)) from None
     return {"alert": alert_id, "change": done, "actor": access.who.name}

@@ -43,8 +43,8 @@ _COLUMNS = "id, at, actor, principal_kind, action, resource, query, outcome, sta
 )
 def search_audit_events(
     request: Request,
+    access: Annotated[Access, require("AuditEvent", "search")],
     conn: Connection,
-    _access: Annotated[Access, require("AuditEvent", "search")],
 ) -> FhirJSON:
     params = list(request.query_params.multi_items())
     try:
@@ -56,6 +56,7 @@ def search_audit_events(
         [*args, count + 1],
     ).fetchall()
     page = [AuditRow(*r) for r in rows[:count]]
+    access.touch(p for row in page for p in row.patients)
     next_url = None
     if len(rows) > count and page:
         kept = [(k, v) for k, v in params if k != "_before"] + [("_before", str(page[-1].id))]

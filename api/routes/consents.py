@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
-from api.access import consent
+from api.access import audit, consent
 from api.access.principal import Kind
 from api.deps import Access, Connection, require
 from api.fhir.bundle import searchset
@@ -21,14 +21,15 @@ from api.routes.compartment import hidden_outcome
 
 router = APIRouter(prefix="/fhir")
 SEARCH = Interaction("Consent", "search-type", PATIENT_PARAMS)
+READ = Interaction("Consent", "read")
 CREATE = Interaction("Consent", "create")
 
 
 @router.get("/Consent", response_class=FhirJSON, openapi_extra=SEARCH.declared())
 def search_consents(
     request: Request,
-    conn: Connection,
     access: Annotated[Access, require("Consent", "search")],
+    conn: Connection,
     patient: str | None = None,
     subject: str | None = None,
 ) -> FhirJSON:
@@ -40,19 +41,42 @@ def search_consents(
     outcome = None
     if access.sees(whose):
         access.touch([whose])
-        found = [render_consent(d) for d in consent.decisions(conn, whose)]
+        found = [render_consent(d) for d in consent.decisions(conn, whose) if _shown(access, d)]
     else:
         outcome = hidden_outcome(access, whose)
     bundle = searchset(found, fhir_base(request), here(request), len(found), outcome=outcome)
     return FhirJSON(bundle)
 
 
+@router.get("/Consent/{consent_id}", response_class=FhirJSON, openapi_extra=READ.declared())
+def read_consent(
+    consent_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    access: Annotated[Access, require("Consent", "read")],
+    conn: Connection,
+) -> FhirJSON:
+    found = consent.decision(conn, consent_id)
+    if found is None or not access.sees(found.patient) or not _shown(access, found):
+        raise FhirError(404, "not-found", "no such Consent")
+    access.touch([found.patient])
+    return FhirJSON(render_consent(found))
+
+
+def _shown(access: Access, decision: consent.Decision) -> bool:
+    """The patient and administrators see every decision; a team or an integration only
+    those about itself (which other teams a patient let in or shut out is not theirs)."""
+    return (
+        access.compartment.everyone
+        or access.who.kind is Kind.PATIENT
+        or (decision.actor in access.compartment.actors)
+    )
+
+
 @router.post("/Consent", response_class=FhirJSON, status_code=201, openapi_extra=CREATE.declared())
 def create_consent(
     request: Request,
     posted: PostedConsent,
-    conn: Connection,
     access: Annotated[Access, require("Consent", "create")],
+    conn: Connection,
 ) -> FhirJSON:
     try:
         whose = patient_reference("patient", posted.patient.reference)
@@ -67,6 +91,7 @@ def create_consent(
             made = consent.record(
                 conn, whose, posted.actor, posted.provision.type, access.who.name, start, end
             )
+            audit.add(conn, access.record, 201)
     except consent.ConsentError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
     resource = render_consent(made)

@@ -32,8 +32,8 @@ _STATUS = {"active": STATES["open"], "inactive": STATES["resolved"], None: STATE
 @router.get("/Flag", response_class=FhirJSON, openapi_extra=FLAGS.declared())
 def search_flags(
     request: Request,
-    conn: Connection,
     access: Annotated[Access, require("Flag", "search")],
+    conn: Connection,
     patient: str | None = None,
     subject: str | None = None,
     status: Literal["active", "inactive"] | None = None,
@@ -49,8 +49,8 @@ def search_flags(
 @router.get("/Communication", response_class=FhirJSON, openapi_extra=COMMUNICATIONS.declared())
 def search_communications(
     request: Request,
-    conn: Connection,
     access: Annotated[Access, require("Communication", "search")],
+    conn: Connection,
     patient: str | None = None,
     subject: str | None = None,
 ) -> FhirJSON:

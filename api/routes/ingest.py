@@ -24,12 +24,12 @@ _FLEET = require("Device", "read", fleet=True)
 
 
 @router.get("/ingest/stats")
-def stats(conn: Connection, _access: Annotated[Access, _FLEET]) -> list[dict[str, Any]]:
+def stats(_access: Annotated[Access, _FLEET], conn: Connection) -> list[dict[str, Any]]:
     return [g.as_dict() for g in gateway_stats(conn)]
 
 
 @router.get("/metrics")
-def metrics(conn: Connection, _access: Annotated[Access, _FLEET]) -> Response:
+def metrics(_access: Annotated[Access, _FLEET], conn: Connection) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_IngestCollector(gateway_stats(conn)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -34,8 +34,8 @@ SEARCH = Interaction("Observation", "search-type", OBSERVATION_PARAMS, _PROFILES
 @router.get("/Observation/{resource_id}", response_class=FhirJSON, openapi_extra=READ.declared())
 def read_observation(
     resource_id: str,
-    conn: Connection,
     access: Annotated[Access, require("Observation", "read")],
+    conn: Connection,
 ) -> FhirJSON:
     key = parse_observation_id(resource_id)
     row = None
@@ -59,8 +59,8 @@ def read_observation(
 )
 def search_observations(
     request: Request,
-    conn: Connection,
     access: Annotated[Access, require("Observation", "search")],
+    conn: Connection,
 ) -> FhirJSON:
     params = list(request.query_params.multi_items())
     try:

@@ -5,6 +5,7 @@ an audit row for each, written before the answer, or no answer."""
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -121,6 +122,12 @@ def test_no_audit_row_no_answer(database_url: str) -> None:
         assert answer.status_code == 503
         assert "pn1" not in answer.text and answer.json()["resourceType"] == "OperationOutcome"
         assert httpx.get(f"{w.base}/access", headers=w.auth("pn1")).status_code == 200
+        # a change and its audit row are one transaction: no row, no change
+        url = f"{w.base}/alerts/{w.alerts['pn1']}/resolve"
+        assert httpx.post(url, headers=w.auth("dr-north")).status_code == 503
+        with psycopg.connect(w.url) as conn:
+            state = conn.execute("SELECT state FROM alert WHERE id = %s", (w.alerts["pn1"],))
+            assert state.fetchone() == ("triggered",)
 
 
 def test_the_trail_cannot_be_rewritten_and_anonymous_noise_is_bounded(database_url: str) -> None:
@@ -137,3 +144,40 @@ def test_the_trail_cannot_be_rewritten_and_anonymous_noise_is_bounded(database_u
             ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(statement)
+
+
+def test_requests_without_a_token_cannot_starve_the_pool(database_url: str) -> None:
+    """Each request holds at most one connection at a time (none before its token is
+    known): many anonymous requests at once leave everyone else answered."""
+    with ward(database_url) as w:
+
+        def ask(i: int) -> int:
+            auth = w.auth("dr-north") if i % 4 == 0 else {}
+            return httpx.get(f"{w.base}/alerts", headers=auth, timeout=20).status_code
+
+        with ThreadPoolExecutor(48) as pool:
+            statuses = list(pool.map(ask, range(96)))
+    assert statuses.count(200) == 24 and statuses.count(401) == 72
+
+
+def test_a_body_cut_off_at_the_limit_is_never_acted_on(database_url: str) -> None:
+    with ward(database_url, api_max_body_bytes=1024) as w:
+        valid = (
+            b'{"resourceType": "Consent", "status": "active", "patient": {"reference":'
+            b' "Patient/pn1"}, "provision": {"type": "deny", "actor": [{"reference":'
+            b' {"reference": "CareTeam/t-north"}}]}}'
+        )
+
+        def chunks():  # type: ignore[no-untyped-def]
+            yield valid
+            yield b" " * 4000  # JSON allows trailing whitespace: the prefix alone parses
+
+        answer = httpx.post(
+            f"{w.base}/fhir/Consent",
+            headers={**w.auth("pn1"), "Content-Type": "application/fhir+json"},
+            content=chunks(),
+        )
+        assert answer.status_code == 413 and answer.json()["resourceType"] == "OperationOutcome"
+        with psycopg.connect(w.url) as conn:
+            denied = conn.execute("SELECT count(*) FROM consent WHERE decision = 'deny'")
+            assert denied.fetchone() == (0,)

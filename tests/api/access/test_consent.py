@@ -76,8 +76,21 @@ def test_withdrawing_a_team_hides_the_patient_from_it_at_once_and_says_why(
 def test_a_patient_can_let_a_second_team_in(database_url: str) -> None:
     with ward(database_url) as w:
         assert observations(w, "dr-south", "pn1")["total"] == 0
-        assert decide(w, "pn1", "pn1", "CareTeam/t-south", "permit").status_code == 201
+        made = decide(w, "pn1", "pn1", "CareTeam/t-south", "permit")
+        assert made.status_code == 201
+        again = httpx.get(made.headers["location"], headers=w.auth("dr-south"))
+        assert again.status_code == 200 and again.json() == made.json()
         assert observations(w, "dr-south", "pn1")["total"] == 1
+        # the second team sees the decision about itself, not the patient's others
+        theirs = httpx.get(f"{w.base}/fhir/Consent?patient=pn1", headers=w.auth("dr-south"))
+        actors = [
+            e["resource"]["provision"]["actor"][0]["reference"]["reference"]
+            for e in theirs.json()["entry"]
+        ]
+        assert actors == ["CareTeam/t-south"]
+        north = f"{w.base}/fhir/Consent/{w.consents['pn1']}"
+        assert httpx.get(north, headers=w.auth("dr-south")).status_code == 404
+        assert httpx.get(north, headers=w.auth("dr-north")).status_code == 200
         mine = httpx.get(f"{w.base}/access", headers=w.auth("dr-south")).json()
         assert mine["patients"] == ["pn1", "ps1", "ps2"]
 

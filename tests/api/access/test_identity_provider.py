@@ -8,8 +8,10 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 
+from api.access.tokens import revoke
 from tests.api.access.ward import Ward, ward
 from tests.api.test_oidc import (
     ATTACKER_KEY,
@@ -53,9 +55,20 @@ def test_a_practitioner_sees_their_teams_patients_and_a_patient_themselves(
 
 
 def test_a_client_credentials_token_is_a_system_client_with_its_grants(hospital: Ward) -> None:
-    bearer = token(azp="ehr-link", sub="svc-1", scope="system/Observation.rs")
+    scopes = (
+        "system/Patient.$export system/Observation.rs?category=vital-signs system/Observation.rs"
+    )
+    bearer = token(azp="ehr-link", sub="svc-1", scope=scopes)
     assert seen(hospital, bearer, "/fhir/Observation?patient=ps1").json()["total"] == 1
     assert seen(hospital, bearer, "/fhir/Observation?patient=pn1").json()["total"] == 0
+    with psycopg.connect(hospital.url, autocommit=True) as conn:
+        revoke(conn, "ehr-link")  # the registration that holds the grants
+    assert seen(hospital, bearer, "/fhir/Observation?patient=ps1").json()["total"] == 0
+
+
+def test_a_user_vigil_has_no_compartment_for_is_refused(hospital: Ward) -> None:
+    bearer = token(fhirUser="RelatedPerson/rp-1", scope="user/*.rs")
+    assert seen(hospital, bearer).status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from api.app import ROUTERS, create_app
-from api.deps import Requirement
+from api.deps import Requirement, connection
 from api.routes import stream
 from tests.api.access.ward import PATIENTS, Ward, ward
 from vigil.settings import Settings
@@ -114,6 +114,10 @@ def protected_routes() -> list[tuple[APIRoute, Requirement | None]]:
 def test_every_route_but_the_capability_statement_goes_through_the_policy() -> None:
     public = [r.path for r, need in protected_routes() if need is None]
     assert public == ["/fhir/metadata", "/healthz"]
+    for route, need in protected_routes():
+        calls = [d.call for d in route.dependant.dependencies]
+        if need is not None and connection in calls:  # no connection before the caller is known
+            assert calls.index(need) < calls.index(connection), route.path
 
 
 def request_for(
@@ -122,6 +126,7 @@ def request_for(
     values = {
         "resource_id": w.observations[target],
         "alert_id": str(w.alerts[target]),
+        "consent_id": str(w.consents[target]),
         "action": "acknowledge",
     }
     path = route.path

@@ -64,6 +64,7 @@ def test_a_patient_token_and_a_system_client_with_grants(database_url: str) -> N
         (["--scope", "user/Observation.sr"], "permissions go in the order"),
         (["--scope", "Observation.read"], "is not a SMART scope"),
         (["--team", "t-nowhere"], "no team 't-nowhere'"),
+        (["--patient", "pn1"], "a clinician sees the patients of their care teams"),
         (["--expires", "soon"], "--expires"),
     ],
 )
@@ -73,6 +74,19 @@ def test_bad_token_requests_say_what_to_change(
     result = vigil("token", "create", "someone", *args, env={"VIGIL_DATABASE_URL": database_url})
     assert result.returncode == 2, result.stdout
     assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_scope_lets_a_patient_silence_their_own_alert(database_url: str) -> None:
+    env = {"VIGIL_DATABASE_URL": database_url}
+    with ward(database_url) as w:
+        made = vigil(
+            "token", "create", "pn2-self", "--role", "patient", "--patient", "pn2",
+            "--scope", "patient/*.*", env=env,
+        )  # fmt: skip
+        auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
+        assert httpx.get(f"{w.base}/alerts", headers=auth).json()[0]["patient"] == "pn2"
+        resolve = httpx.post(f"{w.base}/alerts/{w.alerts['pn2']}/resolve", headers=auth)
+        assert resolve.status_code == 403
 
 
 def test_revoking_an_unknown_client_is_an_error(database_url: str) -> None:

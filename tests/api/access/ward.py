@@ -42,12 +42,16 @@ class Ward:
     """patient -> one of their Observation ids"""
     alerts: dict[str, int] = field(default_factory=dict)
     """patient -> their open alert"""
+    consents: dict[str, int] = field(default_factory=dict)
+    """patient -> their consent to their own team"""
 
     def auth(self, principal: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[principal]}"}
 
 
-def populate(conn: psycopg.Connection) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+def populate(
+    conn: psycopg.Connection,
+) -> tuple[dict[str, str], dict[str, str], dict[str, int], dict[str, int]]:
     for team, patients in TEAMS.items():
         add_team(conn, team)
         for patient in patients:
@@ -79,7 +83,7 @@ def populate(conn: psycopg.Connection) -> tuple[dict[str, str], dict[str, str], 
         moment = datetime.fromtimestamp(ms / 1000, UTC)
         row = Row(patient, SPO2.id, moment, value, 0, "C1:00:00:00:00:01", moment)
         observations[patient] = observation_id(row)
-    alerts = {}
+    alerts, consents = {}, {}
     for patient in PATIENTS:
         made = take_event(
             conn, event("persisted", patient=patient), Channels(("http://127.0.0.1:9/x",))
@@ -87,13 +91,13 @@ def populate(conn: psycopg.Connection) -> tuple[dict[str, str], dict[str, str], 
         assert made is not None
         alerts[patient] = made
         team = next(t for t, ps in TEAMS.items() if patient in ps)
-        consent.record(conn, patient, f"CareTeam/{team}", "permit", patient)
+        consents[patient] = consent.record(conn, patient, f"CareTeam/{team}", "permit", patient).id
     conn.execute(
         "INSERT INTO audit_event (actor, action, resource, outcome, patients)"
         " VALUES ('seed', 'read', '/seed', 'success', %s)",
         (list(PATIENTS),),
     )
-    return tokens, observations, alerts
+    return tokens, observations, alerts, consents
 
 
 @contextmanager
@@ -123,6 +127,6 @@ def serve(settings: Settings) -> Iterator[str]:
 @contextmanager
 def ward(database_url: str, **settings: object) -> Iterator[Ward]:
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-        tokens, observations, alerts = populate(conn)
+        tokens, observations, alerts, consents = populate(conn)
     with serve(Settings(database_url=database_url, **settings)) as base:  # type: ignore[arg-type]
-        yield Ward(base, database_url, tokens, observations, alerts)
+        yield Ward(base, database_url, tokens, observations, alerts, consents)

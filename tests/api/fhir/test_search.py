@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.fhir.search import KNOWN, MAX_COUNT, SearchError, parse_observation_search
+from api.fhir.search import KNOWN, MAX_COUNT, SearchError, parse_observation_search, patient_of
 from vigil.metrics import HEART_RATE, PULSE_RATE, SPO2
 
 
@@ -105,3 +105,9 @@ def test_any_parameters_parse_or_are_refused_with_a_search_error(
         return
     for _, bound in query.lower + query.upper:
         assert 1 <= bound.year <= 9999
+
+
+def test_patient_and_subject_must_agree() -> None:
+    assert patient_of("Patient/p1", "p1") == "p1"
+    with pytest.raises(SearchError, match="different patients"):
+        patient_of("p1", "Patient/p2")

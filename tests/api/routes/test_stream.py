@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from alerts.outbox import Channels
 from alerts.store import act, take_event
 from api.app import POOL_SIZE
 from tests.alerts.test_store import event
+from tests.api.access.ward import ward
 from tests.api.conftest import clinician_token
 from vigil.embedded.processes import free_port, spawn, stop, vigil_command, wait_for_port
 
@@ -149,3 +151,52 @@ def test_vigil_alerts_tail_prints_changes_as_they_happen(database_url: str) -> N
     finally:
         tail.terminate()
         assert tail.wait(10) == 0
+
+
+def test_streams_dropped_before_their_first_event_give_their_place_back(
+    database_url: str,
+) -> None:
+    with ward(database_url) as w:
+        host, port = w.base.removeprefix("http://").split(":")
+        for _ in range(3 * 5):  # three times the per-principal limit, each gone at once
+            with socket.create_connection((host, int(port))) as dropped:
+                dropped.sendall(
+                    b"GET /alerts/stream HTTP/1.1\r\nHost: x\r\n"
+                    + f"Authorization: Bearer {w.tokens['dr-north']}\r\n\r\n".encode()
+                )
+        time.sleep(0.5)
+        held = [open_stream(w.base, w.tokens["dr-north"]) for _ in range(5)]
+        try:
+            assert all(head.startswith(b"HTTP/1.1 200") for _, head in held)
+        finally:
+            for dashboard, _ in held:
+                dashboard.close()
+
+
+def test_a_resumed_stream_catches_up_on_everything_it_missed(database_url: str) -> None:
+    with ward(database_url) as w:
+        with psycopg.connect(w.url, autocommit=True) as conn:
+            first = conn.execute("SELECT max(id) FROM alert_change").fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                "INSERT INTO alert_change (alert, change, actor)"
+                " SELECT %s, 'noted', 'nurse-' || i FROM generate_series(1, 1200) i",
+                (w.alerts["pn1"],),
+            )
+        seen = []
+        headers = {**w.auth("dr-north"), "Last-Event-ID": str(first)}
+        with httpx.stream("GET", f"{w.base}/alerts/stream", headers=headers, timeout=20) as r:
+            for line in r.iter_lines():
+                if line.startswith("id: "):
+                    seen.append(int(line[4:]))
+                    if len(seen) == 1200:
+                        break
+        assert seen == list(range(first + 1, first + 1201))
+        for odd in ("9" * 5000, "-1", "0x10"):
+            head = httpx.stream(
+                "GET",
+                f"{w.base}/alerts/stream",
+                headers={**w.auth("pn1"), "Last-Event-ID": odd},
+                timeout=5,
+            )
+            with head as r:
+                assert r.status_code == 200

@@ -11,6 +11,10 @@ ALTER TABLE api_client ADD COLUMN scopes text;
 ALTER TABLE api_client ADD COLUMN expires timestamptz;
 ALTER TABLE api_client ADD CONSTRAINT api_client_patient
     CHECK ((role = 'patient') = (patient IS NOT NULL));
+-- Tokens made before expiry existed get the lifetime new ones have by default (90 days)
+-- rather than living for ever.
+UPDATE api_client SET expires = now() + interval '90 days'
+    WHERE expires IS NULL AND revoked IS NULL;
 
 -- A clinician's membership of a team for access (beside the paging roster, which also
 -- counts), or a system client's grant of a team's patients or of one patient.
