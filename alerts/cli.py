@@ -87,7 +87,7 @@ def _service(settings: Settings) -> int:
     from alerts.service import AlertsService
 
     require_database(settings)
-    require_broker(settings)
+    require_broker(settings, settings.alerts_client_id)
     if settings.alerts_webhook_urls and not settings.alerts_webhook_secret:
         raise UserError(
             "webhooks are signed: set VIGIL_ALERTS_WEBHOOK_SECRET to the secret the receivers "

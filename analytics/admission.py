@@ -116,6 +116,12 @@ class Admission:
                 kept.append(batch.keep(~wrong))
         return Admitted(kept, not_enrolled, unassigned)
 
+    def gateways_of(self, patient: str) -> set[str] | None:
+        """The gateways the enrollment puts ``patient`` on; None while not enforcing."""
+        if not self.enrollment.enforcing:
+            return None
+        return {g for g, p in self.enrollment.assignments.values() if p == patient and g}
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

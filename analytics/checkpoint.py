@@ -9,6 +9,7 @@ rebuilt from the rules as configured at start, so a changed rule takes effect.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -35,7 +36,10 @@ def save_checkpoint(engine: Engine, path: Path) -> None:
         for key, array in detector.state().items():
             arrays[f"{name}.{key}"] = array
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    # Patient ids and their state: for the service's own user only.
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         np.savez(out, **arrays)
     os.replace(temporary, path)
 

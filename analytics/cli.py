@@ -61,7 +61,7 @@ def register(commands: Commands) -> None:
 def _service(_args: argparse.Namespace, settings: Settings) -> int:
     from analytics.service import AnalyticsService
 
-    require_broker(settings)
+    require_broker(settings, settings.analytics_client_id)
     try:
         service = AnalyticsService(settings)
     except ValueError as exc:  # a bad shard, enrollment 'on' without a database, or a

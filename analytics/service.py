@@ -41,6 +41,7 @@ from analytics.replay import read_stored
 from vigil import mqtt as vigil_mqtt
 from vigil.mqtt.inbox import Inbox
 from vigil.process import keep_freed_arrays
+from vigil.screening import screen
 from vigil.settings import Settings
 from vigil.wire.batch import Batch
 from vigil.wire.errors import WireError
@@ -74,6 +75,9 @@ class AnalyticsCounters:
     """Batches dropped unscored: their gateway is not enrolled (:mod:`analytics.admission`)."""
     unassigned: int = 0
     """Readings dropped unscored: not assigned to their patient on their gateway."""
+    implausible: int = 0
+    """Readings dropped unscored as ingest refuses them: implausible values, times far
+    ahead or before 2020, or older than the retention period."""
     checkpoints: int = 0
 
 
@@ -174,7 +178,7 @@ class AnalyticsService:
         admitted = self.admission.admit(batches)
         self.counters.not_enrolled += admitted.not_enrolled
         self.counters.unassigned += admitted.unassigned
-        events = self.score(admitted.batches)
+        events = self.score(self._plausible(admitted.batches))
         self.publish(events)
         assert self._client is not None
         for message in messages:
@@ -182,6 +186,19 @@ class AnalyticsService:
                 self._client.ack(message.mid, message.qos)
         self.counters.messages += len(messages)
         return events
+
+    def _plausible(self, batches: list[Batch]) -> list[Batch]:
+        """What ingest would store of them (:mod:`vigil.screening`): a reading stamped far
+        ahead would make every genuine one after it look old to its stream's detectors,
+        and an implausible value is no measurement to judge."""
+        now_ms = int(time.time() * 1000)
+        kept = []
+        for batch in batches:
+            screened = screen(batch, now_ms, self.settings.retention_days)
+            self.counters.implausible += len(batch) - len(screened.kept)
+            if len(screened.kept):
+                kept.append(screened.kept)
+        return kept
 
     def catch_up(self, saved_at: int) -> int:
         """Score the stored readings received since ``saved_at`` (less a margin) for this
@@ -208,10 +225,20 @@ class AnalyticsService:
     def publish(self, events: list[PatientEvent]) -> None:
         assert self._client is not None
         for event in events:
-            gateway = self._gateway_of_patient.get(event.patient)
+            gateway = self._inbox_of(event.patient)
             payload = self.engine.describe(event, gateway).encode()
             self._client.publish(patient_events(event.patient), payload, qos=1)
         self.counters.events += len(events)
+
+    def _inbox_of(self, patient: str) -> str | None:
+        """Where the patient's messages go: the gateway that last sent their readings, if
+        the enrollment still puts them there; else one it does (their device moved to
+        another home, or a former gateway was heard in the minute before the move was)."""
+        last = self._gateway_of_patient.get(patient)
+        assigned = self.admission.gateways_of(patient)
+        if assigned is None or last in assigned:
+            return last
+        return min(assigned) if assigned else None
 
     def score(self, batches: list[Batch]) -> list[PatientEvent]:
         if not batches:

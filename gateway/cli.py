@@ -89,7 +89,7 @@ def _gateway(args: argparse.Namespace, settings: Settings, simulated: Simulated)
     from gateway.pairing import Registry
     from gateway.service import GatewayService
 
-    require_broker(settings)
+    require_broker(settings, settings.gateway_id)
     if (args.sent_log or args.scripted) and not args.simulate:
         raise UserError("--sent-log and --scripted go with --simulate N")
 

@@ -43,8 +43,20 @@ def append_private(path: Path, text: str) -> None:
 
 
 def replace_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a power cut mid-write leaves the old file."""
+    """Write ``text`` to ``path`` atomically and durably: a power cut leaves the old file
+    or the new one, never a part (home gateways lose power). The temporary file is made
+    afresh, so a leftover or a planted link is never written through."""
     temporary = path.with_suffix(".tmp")
-    with os.fdopen(open_private(temporary, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as out:
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    fd = open_private(temporary, os.O_WRONLY | os.O_EXCL | os.O_NOFOLLOW)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -8,6 +8,7 @@ handed to the asyncio loop, where the outbox lives.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -17,6 +18,8 @@ from vigil import mqtt as vigil_mqtt
 from vigil.settings import Settings
 from vigil.wire.status import GatewayStatus, Presence
 from vigil.wire.topics import Topics
+
+log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
@@ -55,7 +58,10 @@ class MqttPublisher:
             on_message=lambda _c, _u, message: on_inbox(bytes(message.payload)),
         )
 
-        def on_publish(_c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        def on_publish(_c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+            if getattr(rc, "is_failure", False):  # MQTT 5: e.g. not authorized by the ACL
+                log.error("the broker refused a batch (%s): it stays in the outbox", rc)
+                return
             loop.call_soon_threadsafe(on_ack, mid)
 
         client.on_publish = on_publish

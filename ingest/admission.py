@@ -1,6 +1,6 @@
 """Which decoded batches, and which of their readings, ingest may store.
 
-Every reading is screened (:mod:`ingest.validation`). With enrollment enforced, a batch from
+Every reading is screened (:mod:`vigil.screening`). With enrollment enforced, a batch from
 a gateway not enrolled is refused whole, and a reading is stored only when its device is
 assigned to its patient on the gateway that sent it: a gateway cannot speak for another
 gateway's patient, whether it names that patient with its own device or with the other
@@ -31,8 +31,8 @@ from typing import TypeVar
 
 import psycopg
 
-from ingest.validation import screen
 from vigil.db.enrollment import EnrollmentView, Mode
+from vigil.screening import screen
 from vigil.wire.batch import Batch
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.service import IngestService
 
     require_database(settings)
-    require_broker(settings)
+    require_broker(settings, settings.ingest_client_id)
     counters = IngestService(settings).run(stop_event())
     log.info("ingest stopped: %s", counters)
     return 0

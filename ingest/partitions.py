@@ -7,7 +7,7 @@ the live stream never waits on DDL. A gateway's backlog can carry readings from 
 before (its outbox holds days): a flush that finds no partition for a row makes the days
 it spans and retries (:func:`ensure_span`). Retention drops a whole day at once, which
 costs nothing like deleting its rows; readings older than the retention period are refused
-before they are stored (see :mod:`ingest.validation`), so a dropped day is not recreated.
+before they are stored (see :mod:`vigil.screening`), so a dropped day is not recreated.
 """
 
 from __future__ import annotations

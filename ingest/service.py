@@ -237,18 +237,13 @@ class IngestService:
 
     def _commit(self, good: list[tuple[Received, Batch]], bad: list[tuple[Received, str]]) -> None:
         assert self._conn is not None
-        limit = self.settings.ingest_dead_letter_max_bytes
         with self._conn.transaction():
             result = writer.store(self._conn, [b for _, b in good], [r.digest for r, _ in good])
             for received, reason in bad:
                 message = received.message
+                gateway = gateway_of(message.topic)
                 writer.dead_letter(
-                    self._conn,
-                    message.topic,
-                    gateway_of(message.topic),
-                    message.payload,
-                    reason,
-                    limit,
+                    self._conn, message.topic, gateway, message.payload, reason, self._cap(gateway)
                 )
         self.counters.stored += result.readings
         self.counters.duplicates += result.duplicates
@@ -266,6 +261,16 @@ class IngestService:
             topic = received.message.topic
             log.warning("dead letter from %s (reason in the dead_letter table)", topic)
             log.debug("dead letter from %s: %s", topic, reason)
+
+    def _cap(self, gateway: str | None) -> int | None:
+        """How much of a refused payload to keep: all of it from an enrolled gateway (it
+        authenticated to publish there, and its refused readings must stay recoverable),
+        a bounded prefix from anyone else (dead letters are written for whatever anyone
+        publishes)."""
+        enforcing = self._admission.enforcing
+        if gateway is not None and enforcing and self._admission.enrollment.enrolled(gateway):
+            return None
+        return self.settings.ingest_dead_letter_max_bytes
 
     def _reconnect_database(self, stop: threading.Event) -> None:
         if self._conn is not None and not self._conn.closed:

@@ -299,16 +299,15 @@ def dead_letter(
     gateway: str | None,
     payload: bytes | bytearray,
     reason: str,
-    max_bytes: int = 65536,
+    max_bytes: int | None = 65536,
 ) -> None:
-    """Set a payload aside with the reason. Dead letters are written for whatever anyone
-    publishes, so at most ``max_bytes`` of the payload are kept (with the whole payload's
-    length and SHA-256, which identify it) and the reason, which can quote the payload, is
-    cut at :data:`MAX_REASON_CHARS`."""
+    """Set a payload aside with the reason: at most ``max_bytes`` of it (None: all), with
+    the whole payload's length and SHA-256, which identify it; the reason, which can quote
+    the payload, is cut at :data:`MAX_REASON_CHARS`."""
     if len(reason) > MAX_REASON_CHARS:
         reason = reason[: MAX_REASON_CHARS - 1] + "…"
     conn.execute(
         "INSERT INTO dead_letter (topic, gateway, payload, payload_size, payload_sha256, reason)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
-        (topic, gateway, payload[:max_bytes], len(payload), digest(payload), reason),
+        (topic, gateway, bytes(payload[:max_bytes]), len(payload), digest(payload), reason),
     )

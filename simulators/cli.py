@@ -104,7 +104,7 @@ def _replay_trace(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.service import Backends, GatewayService
     from simulators.trace import TracePlayer, parse_trace
 
-    require_broker(settings)
+    require_broker(settings, settings.gateway_id)
     if args.speed <= 0:
         raise UserError("--speed must be above 0 (e.g. 1 for real time, 10 for ten times faster)")
     try:

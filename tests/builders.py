@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from vigil.metrics import BY_NAME
 from vigil.wire.batch import Batch
+
+if TYPE_CHECKING:
+    import psycopg
 
 T0 = 1_764_000_000_000  # 2025-11-24T16:00:00Z
 
@@ -34,3 +39,18 @@ def batch(
         value=np.array([r[3] for r in rows], dtype=np.float64),
         flags=np.array(flags if flags is not None else [0] * n, dtype=np.int32),
     )
+
+
+def schema_before(conn: psycopg.Connection, version: int) -> None:
+    """An empty database brought up to the migrations before ``version``, recorded as
+    applied: what an upgrade to ``version`` starts from."""
+    from vigil.db.migrate import available
+
+    conn.execute(
+        "CREATE TABLE schema_migration (version integer PRIMARY KEY, name text NOT NULL,"
+        " applied timestamptz NOT NULL DEFAULT now())"
+    )
+    for number, name, sql in available():
+        if number < version:
+            conn.execute(sql.encode())
+            conn.execute("INSERT INTO schema_migration VALUES (%s, %s)", (number, name))

@@ -18,6 +18,7 @@ import signal
 import threading
 from collections.abc import Callable
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
 from vigil.settings import Settings
 
@@ -27,7 +28,10 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_ADDRESS = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
+_DEVICE = re.compile(
+    r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
 
 
 class UserError(Exception):
@@ -57,11 +61,15 @@ def port(text: str) -> int:
 
 
 def pairing(text: str) -> tuple[str, str]:
-    """A wearable and its patient, ``ADDRESS=PATIENT``, the address upper-cased."""
+    """A wearable and its patient, ``ADDRESS=PATIENT``, the address upper-cased: a Bluetooth
+    address, or the UUID macOS gives a device instead; the patient an id the wire carries."""
+    from vigil.wire.batch import PATIENT_ID  # numpy: only for the commands that pair
+
     address, sep, patient = text.partition("=")
-    if not sep or not _ADDRESS.fullmatch(address) or not patient:
+    if not sep or not _DEVICE.fullmatch(address) or not PATIENT_ID.fullmatch(patient):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not ADDRESS=PATIENT (e.g. C1:00:00:00:00:01=p0001)"
+            f"{text!r} is not ADDRESS=PATIENT (e.g. C1:00:00:00:00:01=p0001, or a macOS "
+            "device UUID; patient ids are letters, digits, '-' and '.')"
         )
     return address.upper(), patient
 
@@ -83,9 +91,19 @@ def asyncio_stop_event() -> asyncio.Event:
     return stop
 
 
-def require_broker(settings: Settings) -> str:
+def require_broker(settings: Settings, client_id: str) -> str:
+    """The broker's URL; refused when it logs in under another name than ``client_id``: a
+    broker that takes usernames as client ids (deploy/mosquitto.conf) would then refuse,
+    without a word under MQTT 3.1.1, whatever the process publishes on its own topics."""
     if not settings.mqtt_url:
         raise UserError("no broker: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)")
+    username = urlsplit(settings.mqtt_url).username
+    if username is not None and username != client_id:
+        raise UserError(
+            f"VIGIL_MQTT_URL logs in as {username!r}, but this process is {client_id!r}: "
+            "the broker names a client by its username, so use the account `vigil enroll` "
+            f"issued for {client_id!r} (or set the client id to {username!r})"
+        )
     return settings.mqtt_url
 
 

@@ -14,7 +14,8 @@ from alerts.model import KINDS
 from alerts.outbox import Channels
 from alerts.store import AlertError, act, auto_resolve, release_inhibitions, take_event
 from analytics.rules import RULE_NAMES, STALE_RULE
-from vigil.db.migrate import available, migrate
+from tests.builders import schema_before
+from vigil.db.migrate import migrate
 from vigil.wire.events import AnalyticsEvent
 
 pytestmark = pytest.mark.services
@@ -230,14 +231,7 @@ def test_people_acknowledge_resolve_and_snooze_with_their_name(conn: psycopg.Con
 
 def test_alerts_open_before_episodes_carry_on_as_episodes(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE schema_migration (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied timestamptz NOT NULL DEFAULT now())"
-        )
-        for version, name, sql in available():
-            if version < 10:
-                conn.execute(sql.encode())
-                conn.execute("INSERT INTO schema_migration VALUES (%s, %s)", (version, name))
+        schema_before(conn, 10)
         for patient, rule, active, state in (
             ("p1", "spo2_desaturation", ["spo2"], "triggered"),
             ("p1", "spo2_news2_red", ["spo2"], "acknowledged"),

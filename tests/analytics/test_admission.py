@@ -118,3 +118,23 @@ def test_on_needs_a_database_and_off_asks_none(caplog: pytest.LogCaptureFixture)
     assert "readings from ANY gateway are scored" in caplog.text
     anyone = of("gw-x", A_DEVICE)
     assert admission.admit([anyone]).batches == [anyone] and admission._conn is None
+
+
+@pytest.mark.services
+def test_a_patients_inbox_is_where_the_enrollment_puts_them(database_url: str) -> None:
+    enroll(database_url, "gw-a", A_DEVICE, "pa")
+    enroll(database_url, "gw-b", B_DEVICE, "pb")
+    admission = Admission("auto", database_url)
+    admission.start()
+    try:
+        assert admission.gateways_of("pa") == {"gw-a"}
+        with psycopg.connect(database_url, autocommit=True) as conn:  # pa moves to gw-b's home
+            conn.execute(
+                "UPDATE device_assignment SET gateway = 'gw-b' WHERE device = %s", (A_DEVICE,)
+            )
+        admission.admit([of("gw-b", A_DEVICE)])  # the move is seen with the first batch
+        assert admission.gateways_of("pa") == {"gw-b"}
+        assert admission.gateways_of("nobody") == set()
+    finally:
+        admission.close()
+    assert Admission("off", database_url).gateways_of("pa") is None

@@ -25,6 +25,7 @@ def test_a_restored_checkpoint_continues_where_the_engine_stopped(tmp_path) -> N
     half = 2 * 12
     before = summary(first.score(patients[:half], kinds[:half], times[:half], both[:half]))
     save_checkpoint(first, tmp_path / "engine.npz")
+    assert (tmp_path / "engine.npz").stat().st_mode & 0o777 == 0o600  # patient ids inside
     second = load_checkpoint(tmp_path / "engine.npz")
     after = summary(second.score(patients[half:], kinds[half:], times[half:], both[half:]))
     assert before + after == whole

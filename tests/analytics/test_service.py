@@ -214,3 +214,25 @@ def test_a_gateway_naming_another_gateways_patient_is_not_scored(
     assert running.service._gateway_of_patient == {"p-a": "gw-a"}
     assert counters.readings == len(DESATURATION)
     assert (counters.not_enrolled, counters.unassigned) == (1, 2 * len(DESATURATION))
+
+
+def test_a_reading_stamped_far_ahead_neither_blinds_a_stream_nor_stops_the_service(
+    make_settings: Any,
+) -> None:
+    """A reading from a gateway whose clock is a year ahead would make every genuine one
+    after it look old to its stream; it is dropped as ingest drops it."""
+    settings = make_settings()
+    events = Events(settings)
+    running = Running(settings)
+    year_ahead = int(time.time() * 1000) + 365 * 86_400_000
+    try:
+        ahead = spo2_seconds("gw-f", "p-f", 0, [97.0], 0, t0=year_ahead)
+        implausible = spo2_seconds("gw-f", "p-f", 0, [250.0], 1)
+        genuine = spo2_seconds("gw-f", "p-f", 0, DESATURATION, 2)
+        publish(settings, Topics("gw-f").readings, [ahead, implausible, genuine])
+        assert wait_for(lambda: len(events.kinds("p-f")) >= 3, 15)
+    finally:
+        counters = running.stop()
+        events.close()
+    assert events.kinds("p-f") == ["started", "persisted", "cleared"]
+    assert counters.implausible == 2 and counters.readings == len(DESATURATION)

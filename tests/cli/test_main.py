@@ -74,3 +74,10 @@ def test_a_command_whose_libraries_are_not_installed_names_the_extra() -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "lacks the Python package 'psycopg'" in result.stderr
     assert "pip install 'vigil-rpm[platform]'" in result.stderr
+
+
+def test_a_process_logging_in_under_another_name_is_refused() -> None:
+    env = {"VIGIL_MQTT_URL": "mqtt://gw-other:secret@127.0.0.1:1", "VIGIL_GATEWAY_ID": "gw-home"}
+    result = vigil("gateway", "--simulate", "1", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "logs in as 'gw-other', but this process is 'gw-home'" in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.files import replace_private
 from gateway.outbox import Outbox
 from gateway.pairing import Pairing, Registry
 from gateway.readings import Reading
@@ -71,3 +72,13 @@ def test_the_inbox_is_owner_only_also_when_an_earlier_version_made_it(tmp_path: 
         service.outbox.close()
     assert mode(inbox) == 0o600
     assert len(inbox.read_text().splitlines()) == 2
+
+
+def test_a_replaced_file_never_writes_through_a_leftover_or_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "pairings.json"
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("keep me")
+    (tmp_path / "pairings.tmp").symlink_to(elsewhere)  # planted where the temporary goes
+    replace_private(target, "{}")
+    assert target.read_text() == "{}" and mode(target) == 0o600
+    assert elsewhere.read_text() == "keep me"

@@ -55,13 +55,15 @@ def gateways(conn: psycopg.Connection, among: Iterable[str] | None = None) -> se
 def assignments(
     conn: psycopg.Connection, devices: Iterable[str] | None = None
 ) -> dict[str, tuple[str | None, str]]:
-    """Device -> (gateway, patient), for ``devices`` when given."""
+    """Device -> (gateway, patient), for ``devices`` when given; device ids upper-cased,
+    as enrollment writes them, since Bluetooth stacks differ in the case they report."""
     query = "SELECT device, gateway, patient FROM device_assignment"
     if devices is None:
         rows = conn.execute(query)
     else:
-        rows = conn.execute(query + " WHERE device = ANY(%s)", (sorted(devices),))
-    return {device: (gateway, patient) for device, gateway, patient in rows}
+        named = sorted({d.upper() for d in devices})
+        rows = conn.execute(query + " WHERE upper(device) = ANY(%s)", (named,))
+    return {device.upper(): (gateway, patient) for device, gateway, patient in rows}
 
 
 def unassigned(batch: Batch, assigned: Assignments) -> npt.NDArray[np.bool_]:
@@ -69,7 +71,7 @@ def unassigned(batch: Batch, assigned: Assignments) -> npt.NDArray[np.bool_]:
     the batch's gateway: another gateway's patient, under the sender's own device or under
     the other gateway's, is not assigned, whatever the pair (device, patient) is."""
     pairs = set(zip(batch.device, batch.patient, strict=True))
-    wrong = {(d, p) for d, p in pairs if assigned.get(d) != (batch.gateway, p)}
+    wrong = {(d, p) for d, p in pairs if assigned.get(d.upper()) != (batch.gateway, p)}
     if not wrong:
         return np.zeros(len(batch), dtype=bool)
     each = zip(batch.device, batch.patient, strict=True)
@@ -125,7 +127,7 @@ class EnrollmentView:
                 d
                 for b in batches
                 for d, p in set(zip(b.device, b.patient, strict=True))
-                if self.assignments.get(d) != (b.gateway, p)
+                if self.assignments.get(d.upper()) != (b.gateway, p)
             }
             if strangers or suspects:
                 with conn.transaction():

@@ -73,10 +73,14 @@ def optional_text(doc: Mapping[str, Any], name: str) -> str | None:
     return None if doc.get(name) is None else text(doc, name)
 
 
+LARGEST = 2**63 - 1
+"""The largest integer the database stores (bigint): past it, a number is no id or time."""
+
+
 def integer(doc: Mapping[str, Any], name: str, minimum: int = 0) -> int:
     value = doc.get(name)
-    if type(value) is not int or value < minimum:
-        raise WireError(name, f"expected an integer >= {minimum}, got {value!r}")
+    if type(value) is not int or not minimum <= value <= LARGEST:
+        raise WireError(name, f"expected an integer from {minimum} to 2^63-1, got {value!r}")
     return value
 
 

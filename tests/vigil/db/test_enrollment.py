@@ -30,6 +30,8 @@ def test_only_the_assigned_triple_passes() -> None:
     legacy = {A_DEVICE: (None, "pa")}  # assigned before gateways were part of it
     assert enrollment.unassigned(batch("gw-a", rows=ROWS), legacy).tolist() == [True, True]
     assert enrollment.unassigned(batch("gw-a", rows=[]), ASSIGNED).tolist() == []
+    lower = replace(batch("gw-a", rows=ROWS), device=(A_DEVICE.lower(),) * 2)
+    assert enrollment.unassigned(lower, ASSIGNED).tolist() == [False, False]  # the same device
 
 
 @pytest.mark.parametrize(

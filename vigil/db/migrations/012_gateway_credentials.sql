@@ -16,11 +16,18 @@ CREATE TABLE broker_account (
 
 -- A wearable is assigned to a patient on one gateway: ingest stores a reading only when its
 -- (gateway, device, patient) is assigned, so a gateway cannot speak for another gateway's
--- patient, even by naming that patient's device. Devices assigned before this migration
--- have no gateway and are refused until assigned again (`vigil enroll GW --device A=P`).
--- Withdrawing a gateway withdraws its devices.
+-- patient, even by naming that patient's device. A device assigned before this migration
+-- is put on the enrolled gateway that last brought its patient's readings from it, so an
+-- upgrade keeps storing (and scoring) what it stored before; one no enrolled gateway ever
+-- brought is refused until assigned again (`vigil enroll GW --device A=P`). Withdrawing a
+-- gateway withdraws its devices.
 ALTER TABLE device_assignment
     ADD COLUMN gateway text REFERENCES gateway (id) ON DELETE CASCADE;
+UPDATE device_assignment d SET gateway = (
+    SELECT o.gateway FROM observation o JOIN gateway g ON g.id = o.gateway
+    WHERE o.patient = d.patient AND o.device = d.device
+    ORDER BY o.effective DESC LIMIT 1
+);
 
 -- A batch is known by (gateway, seq, digest), the digest being the SHA-256 of its payload as
 -- received: a redelivery (the gateway republishes the very bytes it stored) is recognized,

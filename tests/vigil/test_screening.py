@@ -1,7 +1,7 @@
 """Screening readings before they are stored: pure logic over decoded batches."""
 
-from ingest.validation import EARLIEST_MS, FUTURE_TOLERANCE_MS, screen
 from tests.builders import T0, batch
+from vigil.screening import EARLIEST_MS, FUTURE_TOLERANCE_MS, screen
 from vigil.wire.quality import Quality
 
 NOW = T0 + 60_000
