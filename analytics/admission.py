@@ -65,10 +65,7 @@ class Admission:
     def start(self) -> None:
         """Read the enrollment, and say so when analytics scores what anyone says."""
         if self.mode == "off":
-            log.warning(
-                "VIGIL_INGEST_ENROLLED_ONLY=off: readings from ANY gateway are scored under "
-                "whatever patient they name. This is the demo's open mode: never a deployment's."
-            )
+            self.enrollment.warn_if_open("scored", "dropped unscored")
             return
         if not self.database_url:
             log.warning(
@@ -76,15 +73,8 @@ class Admission:
                 "scores readings from any gateway under whatever patient they name"
             )
             return
-        if not self._read(None) or self.enrollment.gateways:
-            return
-        log.warning(
-            "no gateway is enrolled: until one is (`vigil enroll GATEWAY --device "
-            "ADDRESS=PATIENT`), %s",
-            "every batch is dropped unscored"
-            if self.mode == "on"
-            else "readings from any gateway are scored under whatever patient they name",
-        )
+        if self._read(None):
+            self.enrollment.warn_if_open("scored", "dropped unscored")
 
     def admit(self, batches: list[Batch]) -> Admitted:
         if self.mode == "off" or not batches:

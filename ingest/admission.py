@@ -56,21 +56,9 @@ class Admission:
     def start(self, conn: psycopg.Connection) -> None:
         """Read the enrollment and say, loudly when it is so, that anyone may speak for
         anyone."""
-        if self.mode == "off":
-            log.warning(
-                "VIGIL_INGEST_ENROLLED_ONLY=off: readings from ANY gateway are stored under "
-                "whatever patient they name. This is the demo's open mode: never a deployment's."
-            )
-            return
-        self.enrollment.read(conn)
-        if not self.enrollment.gateways:
-            log.warning(
-                "no gateway is enrolled: until one is (`vigil enroll GATEWAY --device "
-                "ADDRESS=PATIENT`), %s",
-                "every batch is refused"
-                if self.mode == "on"
-                else "readings from any gateway are stored under whatever patient they name",
-            )
+        if self.mode != "off":
+            self.enrollment.read(conn)
+        self.enrollment.warn_if_open("stored", "refused")
 
     def admit(
         self, conn: psycopg.Connection, decoded: Sequence[tuple[M, Batch]], now_ms: int

@@ -21,6 +21,7 @@ The connection is the caller's: importing this module imports no database driver
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal
@@ -32,6 +33,8 @@ from vigil.wire.batch import Batch
 
 if TYPE_CHECKING:
     import psycopg
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["auto", "on", "off"]
 """``VIGIL_INGEST_ENROLLED_ONLY``."""
@@ -91,6 +94,24 @@ class EnrollmentView:
     @property
     def enforcing(self) -> bool:
         return self.mode == "on" or (self.mode == "auto" and bool(self.gateways))
+
+    def warn_if_open(self, taken: str, refused: str) -> None:
+        """Say, loudly, when whatever any gateway says is ``taken`` (stored, scored): the
+        open mode, or nothing enrolled yet (then, with ``on``, every batch is ``refused``)."""
+        if self.mode == "off":
+            log.warning(
+                "VIGIL_INGEST_ENROLLED_ONLY=off: readings from ANY gateway are %s under "
+                "whatever patient they name. This is the demo's open mode: never a deployment's.",
+                taken,
+            )
+        elif not self.gateways:
+            log.warning(
+                "no gateway is enrolled: until one is (`vigil enroll GATEWAY --device "
+                "ADDRESS=PATIENT`), %s",
+                f"every batch is {refused}"
+                if self.mode == "on"
+                else f"readings from any gateway are {taken} under whatever patient they name",
+            )
 
     def enrolled(self, gateway: str) -> bool:
         """Whether a batch from ``gateway`` may be taken at all (any, while not enforcing)."""

@@ -93,16 +93,6 @@ def connect(
             "no broker configured: set VIGIL_MQTT_URL (e.g. mqtt://localhost:1883)"
         )
     endpoint = Endpoint.parse(settings.mqtt_url)
-    if endpoint.username and endpoint.username != client_id:
-        log.warning(
-            "logging in as %s with client id %s: a broker that takes usernames as client ids "
-            "(use_username_as_clientid, as deploy/mosquitto.conf does) names this client %s, "
-            "and refuses what it publishes on topics named after %s; make them the same",
-            endpoint.username,
-            client_id,
-            endpoint.username,
-            client_id,
-        )
     refusals = []
     # A 3.1.1-only broker may answer a v5 CONNECT with 'unsupported protocol version', or
     # (amqtt, when the CONNECT carries a will) drop it without any CONNACK: either way the
