@@ -65,6 +65,7 @@ def register(commands: Commands) -> None:
     assign = actions.add_parser("assign", help="a patient to a team")
     assign.add_argument("patient")
     assign.add_argument("team")
+    assign.add_argument("--name", help="the patient's display name, as clinicians know them")
     contact = actions.add_parser(
         "contact", help="a patient's own channel for their messages (an apprise URL)"
     )
@@ -214,7 +215,7 @@ def _team(args: argparse.Namespace, settings: Settings) -> int:
                 add_patient_contact(conn, args.patient, args.contact)
                 print(f"{args.patient} is told on that channel too")
             else:
-                assign(conn, args.patient, args.team)
+                assign(conn, args.patient, args.team, args.name)
                 print(f"{args.patient}'s alerts go to {args.team}")
         except ValueError as exc:
             raise UserError(str(exc)) from None

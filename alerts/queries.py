@@ -92,6 +92,33 @@ def list_alerts(
     return [Alert(*row) for row in rows]
 
 
+def page_of_patient(
+    conn: psycopg.Connection,
+    patient: str,
+    states: tuple[State, ...],
+    where: tuple[str, list[Any]],
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Alert]:
+    """A page of the patient's alerts, newest first, after the (triggered_at, id) of the
+    last one shown; ``where``: a further condition on the alert's columns, with its
+    arguments (the API's search parameters)."""
+    condition, args = where
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM alert WHERE patient = %s AND state = ANY(%s) AND {condition}"
+        " AND (%s::timestamptz IS NULL OR (triggered_at, id) < (%s, %s))"
+        " ORDER BY triggered_at DESC, id DESC LIMIT %s",
+        (
+            patient,
+            [str(s) for s in states],
+            *args,
+            *((None, None, None) if after is None else (after[0], after[0], after[1])),
+            limit,
+        ),
+    ).fetchall()
+    return [Alert(*row) for row in rows]
+
+
 def read_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM alert WHERE id = %s", (alert_id,)).fetchone()
     return None if row is None else Alert(*row)
@@ -136,13 +163,20 @@ def notifications_of_alert(conn: psycopg.Connection, alert_id: int) -> list[Noti
 
 
 def notifications_of_patient(
-    conn: psycopg.Connection, patient: str, limit: int = 500
+    conn: psycopg.Connection,
+    patient: str,
+    limit: int = 500,
+    where: tuple[str, list[Any]] = ("TRUE", []),
+    before: int | None = None,
 ) -> list[Notification]:
-    """Newest first."""
+    """Newest first, older than notification ``before`` when given; ``where``: a further
+    condition on the notification's columns (``n.``), with its arguments."""
+    condition, args = where
     rows = conn.execute(
         f"SELECT {_NOTIFICATION_COLUMNS} FROM notification n JOIN alert a ON a.id = n.alert"
-        " WHERE a.patient = %s ORDER BY n.id DESC LIMIT %s",
-        (patient, limit),
+        f" WHERE a.patient = %s AND {condition} AND (%s::bigint IS NULL OR n.id < %s)"
+        " ORDER BY n.id DESC LIMIT %s",
+        (patient, *args, before, before, limit),
     ).fetchall()
     return [Notification(*row) for row in rows]
 

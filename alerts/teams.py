@@ -54,13 +54,20 @@ def add_member(
         raise ValueError(f"no team {team!r}: add it first (`vigil team add {team}`)") from None
 
 
-def assign(conn: psycopg.Connection, patient: str, team: str) -> None:
+def assign(conn: psycopg.Connection, patient: str, team: str, name: str | None = None) -> None:
+    """Put a patient on a team (which registers the patient, migration 013), with the
+    display name the registry (FHIR Patient.name) shows, when given."""
     try:
-        conn.execute(
-            "INSERT INTO patient_team (patient, team) VALUES (%s, %s)"
-            " ON CONFLICT (patient) DO UPDATE SET team = excluded.team",
-            (patient, team),
-        )
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO patient_team (patient, team) VALUES (%s, %s)"
+                " ON CONFLICT (patient) DO UPDATE SET team = excluded.team",
+                (patient, team),
+            )
+            if name is not None:
+                conn.execute(
+                    "UPDATE patient SET name = %s, updated = now() WHERE id = %s", (name, patient)
+                )
     except psycopg.errors.ForeignKeyViolation:
         raise ValueError(f"no team {team!r}: add it first (`vigil team add {team}`)") from None
 

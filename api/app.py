@@ -3,6 +3,7 @@ request passes (limits, audit, headers), and every error answered as an Operatio
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,27 +16,40 @@ import vigil
 from api.edge import Edge
 from api.fhir.outcome import FhirError, operation_outcome
 from api.fhir.response import FhirJSON
+from api.fhir.search.paging import sees_other_sessions
 from api.oidc import OidcVerifier, oidc_config
 from api.routes import (
     alerts,
     audit_events,
     consents,
+    devices,
     flags,
     ingest,
     me,
     metadata,
+    observation_operations,
     observations,
+    patients,
     stream,
+    subscriptions,
 )
 from api.stream_feed import AlertFeed
+from api.subscriptions.websocket import Sockets
+from api.subscriptions.worker import Worker
 from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
 
 POOL_SIZE = 8
 ROUTERS = (
     metadata.router,
+    observation_operations.router,  # before /Observation/{resource_id}, which would take "$lastn"
     observations.router,
+    patients.router,
+    devices.router,
     flags.router,
     consents.router,
+    subscriptions.router,
     audit_events.router,
     stream.router,  # before /alerts/{alert_id}, which would take "stream"
     alerts.router,
@@ -63,11 +77,23 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False)
         pool.open(wait=True, timeout=30)
+        with pool.connection() as conn:
+            if not sees_other_sessions(conn):
+                log.warning(
+                    "the database role cannot see other sessions' transactions: paging walks "
+                    "and subscriptions may miss a row committed late; GRANT pg_read_all_stats "
+                    "TO the API's role"
+                )
         app.state.pool = pool
         app.state.feed = AlertFeed(pool, settings.api_streams_per_principal)
+        app.state.sockets = Sockets(pool, f"{base}/fhir")
+        worker = Worker(url, f"{base}/fhir", settings.retention_days, settings.api_local_hooks)
+        worker.start()
         try:
             yield
         finally:
+            worker.stop()
+            await app.state.sockets.close()
             await app.state.feed.close()
             pool.close()
 
@@ -82,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.started = datetime.now(UTC)
     app.state.base_url = base
+    app.state.local_hooks = settings.api_local_hooks
+    app.state.subscriptions_per_principal = settings.api_subscriptions_per_principal
     app.state.oidc = OidcVerifier(config) if config else None
     app.add_middleware(Edge, max_body=settings.api_max_body_bytes, https=base.startswith("https:"))
     for router in ROUTERS:

@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api.access import audit
 from api.access.audit import AuditRecord
+from api.fhir.negotiation import NOT_ACCEPTABLE, acceptable
 from api.fhir.outcome import operation_outcome
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ class Edge:
         raw = scope["query_string"] + scope.get("raw_path", b"")
         if b"\x00" in unquote_to_bytes(raw) or "\x00" in scope["path"]:
             return 400, "invalid", "a NUL byte is not allowed in a URL"
+        if scope["path"].startswith("/fhir/"):
+            accept = next((v for n, v in scope["headers"] if n == b"accept"), b"")
+            query = scope["query_string"].decode("latin-1")
+            if not acceptable(accept.decode("latin-1"), query):
+                return 406, "not-supported", NOT_ACCEPTABLE
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():

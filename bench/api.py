@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import http.client
 import socket
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +19,10 @@ import psycopg
 
 from alerts.teams import add_team, assign
 from api.access.tokens import create_client
+from bench.served import api_process, embedded_database, timed
 from vigil.db.migrate import migrate
-from vigil.embedded.postgres import start_postgres
-from vigil.embedded.processes import free_port, spawn, stop, vigil_command, wait_for_port
 
 PER_PRINCIPAL = 5
-WARM_UP = 20
 
 
 class ApiBench:
@@ -36,11 +32,8 @@ class ApiBench:
         self.folder = folder
 
     def run(self) -> dict[str, Any]:
-        postgres = start_postgres(self.folder / "pg")
-        try:
-            return self._run(postgres.url)
-        finally:
-            postgres.stop()
+        with embedded_database(self.folder) as url:
+            return self._run(url)
 
     def _run(self, database_url: str) -> dict[str, Any]:
         holders = -(-self.streams // PER_PRINCIPAL)
@@ -52,27 +45,19 @@ class ApiBench:
             desks = [
                 create_client(conn, f"bench-desk-{i}", teams=["bench-ward"]) for i in range(holders)
             ]
-        port = free_port()
-        api = spawn(
-            vigil_command("api", "--port", str(port)),
-            {"VIGIL_DATABASE_URL": database_url, "VIGIL_LOG_LEVEL": "WARNING"},
-            self.folder / "api.log",
-        )
         held: list[socket.socket] = []
-        try:
-            if not wait_for_port(port, 30, api):
-                raise RuntimeError(f"the API did not start; see {self.folder / 'api.log'}")
-            client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            idle = self._latencies(client, reader)
-            for i in range(self.streams):
-                held.append(_open_stream(port, desks[i // PER_PRINCIPAL]))
-            print(f"{len(held)} streams open", file=sys.stderr, flush=True)
-            busy = self._latencies(client, reader)
-            client.close()
-        finally:
-            for stream in held:
-                stream.close()
-            stop(api)
+        with api_process(database_url, self.folder) as port:
+            try:
+                client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                idle = self._latencies(client, reader)
+                for i in range(self.streams):
+                    held.append(_open_stream(port, desks[i // PER_PRINCIPAL]))
+                print(f"{len(held)} streams open", file=sys.stderr, flush=True)
+                busy = self._latencies(client, reader)
+                client.close()
+            finally:
+                for stream in held:
+                    stream.close()
         return {
             "streams": self.streams,
             "requests": self.requests,
@@ -84,20 +69,16 @@ class ApiBench:
 
     def _latencies(self, client: http.client.HTTPConnection, token: str) -> dict[str, float]:
         """Milliseconds per search, over one kept-alive connection."""
-        took = []
         headers = {"Authorization": f"Bearer {token}"}
-        for i in range(WARM_UP + self.requests):
-            started = time.perf_counter()
+
+        def search() -> None:
             client.request("GET", "/fhir/Observation?patient=p0001&_count=10", headers=headers)
             answer = client.getresponse()
             body = answer.read()
-            elapsed = time.perf_counter() - started
             if answer.status != 200:
                 raise RuntimeError(f"the search answered {answer.status}: {body[:200]!r}")
-            if i >= WARM_UP:
-                took.append(elapsed * 1000)
-        cuts = statistics.quantiles(took, n=100)
-        return {"p50": round(statistics.median(took), 2), "p99": round(cuts[98], 2)}
+
+        return timed(search, self.requests)
 
 
 def _open_stream(port: int, token: str) -> socket.socket:

@@ -113,6 +113,17 @@ def register(commands: Commands) -> None:
     )
     api.set_defaults(run=_api)
 
+    fhir = components.add_parser(
+        "fhir", help="a FHIR client's wait on a big table: a 24-h page and $stats over 30 days"
+    )
+    fhir.add_argument("--patients", type=positive_int, default=8, help="patients (8)")
+    fhir.add_argument("--days", type=positive_int, default=30, help="days of data each (30)")
+    fhir.add_argument(
+        "--interval", type=positive_int, default=3, help="seconds between readings (3)"
+    )
+    fhir.add_argument("--requests", type=positive_int, default=300, help="timed requests (300)")
+    fhir.set_defaults(run=_fhir)
+
 
 def _report(run: Callable[[], dict[str, Any]]) -> int:
     """Run a benchmark and print its figures; one whose processes cannot start says so."""
@@ -186,3 +197,13 @@ def _api(args: argparse.Namespace, _settings: Settings) -> int:
 
     with tempfile.TemporaryDirectory(prefix="vigil-bench-api-") as folder:
         return _report(ApiBench(args.streams, args.requests, Path(folder)).run)
+
+
+def _fhir(args: argparse.Namespace, _settings: Settings) -> int:
+    import tempfile
+
+    from bench.fhir import FhirBench
+
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-fhir-") as folder:
+        bench = FhirBench(args.patients, args.days, args.interval, args.requests, Path(folder))
+        return _report(bench.run)

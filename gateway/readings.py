@@ -1,8 +1,10 @@
 """Turning parsed measurements into readings for the outbox.
 
 This is where device semantics become Vigil's: contact and status bits become quality
-flags, RR intervals get their own measurement times, and 'no value' SFLOATs are dropped
-with their reason instead of being published as numbers.
+flags, RR intervals get their own measurement times, and 'no value' SFLOATs are published
+as absent readings, the reason among their flags, never as numbers: a clinician then sees
+that the sensor was there but could not measure. Reserved codes, which no conforming device
+sends, say nothing a clinician could use and are only counted.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ from datetime import UTC
 
 from gateway.gatt.heart_rate import HeartRateMeasurement
 from gateway.gatt.pulse_oximeter import PlxContinuous, PlxSpotCheck
-from gateway.gatt.sfloat import NoValue
+from gateway.gatt.sfloat import NAN, NEGATIVE_INFINITY, NRES, POSITIVE_INFINITY, NoValue
 from vigil.metrics import BATTERY, HEART_RATE, PULSE_RATE, RR_INTERVAL, SPO2
+from vigil.wire.batch import ABSENT_VALUE
 from vigil.wire.quality import Quality
+
+ABSENT_REASONS = {
+    NAN: Quality.NOT_A_NUMBER,
+    NRES: Quality.NOT_AT_RESOLUTION,
+    POSITIVE_INFINITY: Quality.POSITIVE_INFINITY,
+    NEGATIVE_INFINITY: Quality.NEGATIVE_INFINITY,
+}
+"""The special values kept as absent readings, with the flag that says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +36,8 @@ class Reading:
     time: int
     """UTC milliseconds when the measurement was taken (or, lacking a device time, received)."""
     value: float
+    """The measurement; :data:`~vigil.wire.batch.ABSENT_VALUE` when the flags say there is
+    none (the outbox and the wire hold a number either way)."""
     flags: int
 
 
@@ -32,7 +45,8 @@ class Reading:
 class Converted:
     readings: list[Reading]
     no_values: list[str]
-    """Reasons for SFLOAT fields that carried no number (NaN, NRes, ...)."""
+    """Reasons for SFLOAT fields that carried no number (NaN, NRes, ...), whether they are
+    kept as absent readings or, reserved, dropped."""
 
 
 def from_heart_rate(
@@ -56,10 +70,18 @@ def from_plx_continuous(m: PlxContinuous, device: str, patient: str, received_ms
     readings: list[Reading] = []
     no_values: list[str] = []
     for metric, value in ((SPO2, m.spo2), (PULSE_RATE, m.pulse_rate)):
-        if isinstance(value, NoValue):
-            no_values.append(f"{metric.name}: {value.reason}")
-        else:
+        if not isinstance(value, NoValue):
             readings.append(Reading(device, patient, metric.id, received_ms, value, flags))
+            continue
+        no_values.append(f"{metric.name}: {value.reason}")
+        reason = ABSENT_REASONS.get(value)
+        if reason is not None:
+            # Never with the invalid bit, which the reason makes redundant: an ingest that
+            # predates absent readings stores an invalid reading's number, and must refuse this.
+            absent_flags = flags & ~int(Quality.INVALID) | int(reason)
+            readings.append(
+                Reading(device, patient, metric.id, received_ms, ABSENT_VALUE, absent_flags)
+            )
     return Converted(readings, no_values)
 
 

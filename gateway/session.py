@@ -41,6 +41,13 @@ Sink = Callable[[Converted], None]
 MAX_ERROR = 500
 """The longest last error a device report carries."""
 Clock = Callable[[], int]
+_DEVICE_INFORMATION = (
+    (0x2A29, "manufacturer"),
+    (0x2A24, "model"),
+    (0x2A25, "serial"),
+    (0x2A26, "firmware"),
+)
+"""The Device Information strings read at each connection, and the keys they go under."""
 
 
 @dataclass
@@ -77,6 +84,7 @@ class DeviceState:
             last_error=None if self.last_error is None else self.last_error[:MAX_ERROR],
             manufacturer=self.info.get("manufacturer"),
             model=self.info.get("model"),
+            serial=self.info.get("serial"),
             firmware=self.info.get("firmware"),
             location=self.info.get("location"),
         )
@@ -170,12 +178,17 @@ class DeviceSession:
         log.info("device %s connected (%s)", self.state.address, self.state.kind)
 
     async def _describe(self, client: BleakClient) -> None:
-        """What the device says it is: manufacturer, model, firmware, sensor location."""
+        """What the device says it is: manufacturer, model, serial, firmware, sensor
+        location."""
         services = client.services
-        for uuid16, key in ((0x2A29, "manufacturer"), (0x2A24, "model"), (0x2A26, "firmware")):
+        for uuid16, key in _DEVICE_INFORMATION:
             characteristic = services.get_characteristic(normalize_uuid_16(uuid16))
             if characteristic is not None and "read" in characteristic.properties:
-                data = bytes(await client.read_gatt_char(characteristic))
+                try:
+                    data = bytes(await client.read_gatt_char(characteristic))
+                except BleakError as exc:  # e.g. a string behind pairing: the readings go on
+                    log.info("device %s: %s not read (%s)", self.state.address, key, exc)
+                    continue
                 with self._counting_parse_errors():
                     self.state.info[key] = parse_device_information_string(uuid16, data)
         location = services.get_characteristic(uuids.BODY_SENSOR_LOCATION)

@@ -3,13 +3,13 @@
 Every right follows from the topics in :mod:`vigil.wire.topics` and what each process does
 on them. A gateway writes only its own readings, status and devices (both retained, status
 also as its will) and reads only its own inbox: it can neither speak on another gateway's
-topics nor write a message into its own inbox. Ingest reads every gateway's readings;
-analytics reads them and writes patients' events; alerts reads the events and writes
-gateways' inboxes; a monitor (the operator's dashboards, the tests) reads the retained
-status of services and gateways. Each service writes its own retained status,
-``vigil/v1/svc/{username}/status``: with ``use_username_as_clientid`` the username is the
-client id the status topic is named after. Anything not granted is refused, anonymous
-clients included (``allow_anonymous false``).
+topics nor write a message into its own inbox. Ingest reads every gateway's readings,
+status and devices (for the device registry); analytics reads the readings and writes
+patients' events; alerts reads the events and writes gateways' inboxes; a monitor (the
+operator's dashboards, the tests) reads the retained status of services and gateways.
+Each service writes its own retained status, ``vigil/v1/svc/{username}/status``: with
+``use_username_as_clientid`` the username is the client id the status topic is named after.
+Anything not granted is refused, anonymous clients included (``allow_anonymous false``).
 
 Both files are replaced atomically, so a broker reloading (SIGHUP) reads the old file or
 the new one, never half of one, and they keep the mode and owner they had: the broker's
@@ -51,7 +51,7 @@ def rights(role: Role, username: str) -> list[Right]:
     if role == "monitor":
         return [("read", service_status("+")), ("read", ALL.status), ("read", ALL.devices)]
     uses: dict[Role, list[Right]] = {
-        "ingest": [("read", ALL.readings)],
+        "ingest": [("read", ALL.readings), ("read", ALL.status), ("read", ALL.devices)],
         "analytics": [("read", ALL.readings), ("write", EVENTS)],
         "alerts": [("read", EVENTS), ("write", ALL.inbox)],
     }

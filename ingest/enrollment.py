@@ -4,7 +4,8 @@
 accounts of :mod:`ingest.credentials`); ingest (:mod:`ingest.admission`) and analytics read
 them through :mod:`vigil.db.enrollment` to take a reading only when its device is assigned
 to its patient on the gateway that sent it: a gateway speaks only for its own patients, and
-only through their own devices.
+only through their own devices. An assignment also moves the device in the registry (a
+trigger on ``device_assignment``, migration 013), whoever writes it.
 """
 
 from __future__ import annotations

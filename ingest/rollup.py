@@ -3,7 +3,8 @@
 Sending every row of a flush to the database a second time, for the rollup upsert, cost a
 third of ingest's rate; a flush of 5,000 readings from a hundred gateways holds a few
 hundred (patient, metric, minute) groups, and only those travel. Readings the device
-flagged invalid are left out of the statistics (they stay in ``observation``).
+flagged invalid, and absent ones (no value, only a reason), are left out of the statistics
+(they stay in ``observation``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def minute_groups(batches: Sequence[Batch]) -> MinuteGroups:
     metric = np.concatenate([b.metric for b in batches]).astype(np.int64)
     minute = np.concatenate([b.time for b in batches]) // MINUTE_MS
     value = np.concatenate([b.value for b in batches])
-    valid = (np.concatenate([b.flags for b in batches]) & Quality.INVALID) == 0
+    valid = (np.concatenate([b.flags for b in batches]) & (Quality.INVALID | Quality.ABSENT)) == 0
 
     codes: dict[str, int] = {}
     code = np.fromiter(

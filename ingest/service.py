@@ -23,6 +23,7 @@ import psycopg
 
 from ingest import partitions, retention, writer
 from ingest.admission import Admission
+from ingest.registry import Registry, is_report
 from vigil import mqtt as vigil_mqtt
 from vigil.db.migrate import migrate
 from vigil.mqtt.inbox import Inbox
@@ -72,6 +73,7 @@ class IngestService:
         self._commits = 0
         self._housekeeping_due = 0.0
         self._admission = Admission(settings.ingest_enrolled_only, settings.retention_days)
+        self._registry = Registry()
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
@@ -133,6 +135,11 @@ class IngestService:
         elif group:
             log.warning("the broker speaks MQTT 3.1.1: no shared subscription, one ingest only")
         client.subscribe(topic, qos=1)
+        # The gateways' retained reports, for the device registry: plainly, since a shared
+        # subscription gets no retained messages, and every ingest records them alike. At
+        # QoS 0, so the broker queues none of them for an ingest that is away (they would
+        # fill the queue that holds the readings): the retained one is what counts.
+        client.subscribe([(ALL.status, 0), (ALL.devices, 0)])
         vigil_mqtt.announce(client, self._status_topic, ServiceStatus(Presence.ONLINE))
         log.info("subscribed to %s", topic)
 
@@ -147,7 +154,11 @@ class IngestService:
     def _handle(self, messages: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
         decoded: list[tuple[Received, Batch]] = []
         bad: list[tuple[Received, str]] = []
+        reports: list[tuple[str, bytes | bytearray]] = []
         for message in messages:
+            if is_report(message.topic):
+                reports.append((message.topic, message.payload))
+                continue
             if not message.topic.endswith("/readings") or gateway_of(message.topic) is None:
                 # Seen with amqtt after a session resumes: a message from another topic.
                 log.warning(
@@ -174,6 +185,7 @@ class IngestService:
                     self._conn, decoded, time.time_ns() // 1_000_000
                 )
                 self._store(good, bad + refused)
+                self._record_reports(reports)
                 break
             except psycopg.OperationalError as exc:
                 log.warning("database error (%s); retrying in %.1f s", _first_line(exc), delay)
@@ -213,6 +225,18 @@ class IngestService:
                 refused.append((received, f"database refused the batch: {_first_line(exc)}"))
         self._commit([], refused)
 
+    def _record_reports(self, reports: list[tuple[str, bytes | bytearray]]) -> None:
+        """The gateways' reports, after the readings: reports the database does not take
+        (it is away, or refuses them) are dropped, since they come again in a few seconds;
+        they never hold back or repeat the storing of readings."""
+        if not reports:
+            return
+        assert self._conn is not None
+        try:
+            self._registry.record_reports(self._conn, reports, self._admission.enrollment)
+        except psycopg.Error as exc:
+            log.warning("device reports not recorded (%s)", _first_line(exc))
+
     def _run_housekeeping(self, stop: threading.Event) -> None:
         """Partitions ahead and retention (observations, dead letters, batch accounting); a
         failure is retried in five minutes, since the partitions made ahead leave days of
@@ -237,14 +261,17 @@ class IngestService:
 
     def _commit(self, good: list[tuple[Received, Batch]], bad: list[tuple[Received, str]]) -> None:
         assert self._conn is not None
+        trusted = not self._admission.enforcing
         with self._conn.transaction():
             result = writer.store(self._conn, [b for _, b in good], [r.digest for r, _ in good])
+            registered = self._registry.record_readings(self._conn, [b for _, b in good], trusted)
             for received, reason in bad:
                 message = received.message
                 gateway = gateway_of(message.topic)
                 writer.dead_letter(
                     self._conn, message.topic, gateway, message.payload, reason, self._cap(gateway)
                 )
+        self._registry.remember(registered)
         self.counters.stored += result.readings
         self.counters.duplicates += result.duplicates
         self.counters.dead_letters += len(bad)

@@ -14,6 +14,11 @@ way, through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``. Direct C
 common case and runs at the table's own COPY rate. The one-minute rollup is updated from
 the same rows in the same transaction, and a row on a day without a partition gets its
 day made (:mod:`ingest.partitions`) and the write tried again.
+
+An absent reading (the device sent no value, its flags say why) is stored with a NULL value,
+which every aggregate skips and no comparison matches, and with the invalid bit too: every
+reader of ``observation`` that leaves invalid readings out leaves these out as well, the
+TimescaleDB continuous aggregate among them, whose query only a rebuild could change.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 from psycopg import postgres
 from psycopg.adapt import Dumper
@@ -281,16 +287,27 @@ def copy_rows(cur: psycopg.Cursor, table: str, batches: Sequence[Batch]) -> None
         copy.set_types(_TYPES)
         for batch in batches:
             gateway, seq = batch.gateway, batch.seq
+            values, flags = _stored_values(batch)
             for row in zip(
                 batch.patient,
                 batch.metric.tolist(),
                 batch.time.tolist(),
-                batch.value.tolist(),
-                batch.flags.tolist(),
+                values,
+                flags,
                 batch.device,
                 strict=True,
             ):
                 copy.write_row((*row, gateway, seq))
+
+
+def _stored_values(batch: Batch) -> tuple[list[float | None], list[int]]:
+    """Values and flags as ``observation`` holds them: an absent reading's value NULL, and
+    its flags with the invalid bit (see the module's docstring)."""
+    absent = batch.absent
+    if not absent.any():
+        return batch.value.tolist(), batch.flags.tolist()
+    values = [None if a else v for a, v in zip(absent.tolist(), batch.value.tolist(), strict=True)]
+    return values, (batch.flags | np.where(absent, int(Quality.INVALID), 0)).tolist()
 
 
 def dead_letter(

@@ -22,6 +22,7 @@ from vigil.embedded.postgres import start_postgres
 from vigil.settings import Settings
 
 _counter = itertools.count()
+pytest_plugins = ["tests.fhir_validator.fixture"]  # fhir_validator: FHIR R4 on official definitions
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +76,7 @@ def empty_database_url(postgres_server_url: str) -> Iterator[str]:
     name = f"vigil_test_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    yield _with_database(postgres_server_url, name)
+    yield with_database(postgres_server_url, name)
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -88,7 +89,7 @@ def database_url(empty_database_url: str) -> str:
     return empty_database_url
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(url)
     info["dbname"] = name
     return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]

@@ -11,6 +11,8 @@ from fhir.resources.R4B.observation import Observation
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+ABSENT_CODES = {"error", "not-a-number", "positive-infinity", "negative-infinity"}
 PROFILES = {
     "8867-4": ("http://hl7.org/fhir/StructureDefinition/heartrate", "/min", {"8867-4"}),
     "2708-6": ("http://hl7.org/fhir/StructureDefinition/oxygensat", "%", {"2708-6", "59408-5"}),
@@ -39,9 +41,15 @@ def check_vital_sign(resource: dict[str, Any]) -> None:
     assert profile in resource["meta"]["profile"]
     assert resource["subject"]["reference"].startswith("Patient/")
     assert resource["effectiveDateTime"].endswith("Z")
-    quantity = resource["valueQuantity"]
-    assert quantity["system"] == UCUM and quantity["code"] == unit
-    assert isinstance(quantity["value"], int | float)
+    # vs-2: a value, or the reason there is none (never both).
+    assert ("valueQuantity" in resource) != ("dataAbsentReason" in resource)
+    if "dataAbsentReason" in resource:
+        (absent,) = resource["dataAbsentReason"]["coding"]
+        assert absent["system"] == DATA_ABSENT_REASON and absent["code"] in ABSENT_CODES
+    else:
+        quantity = resource["valueQuantity"]
+        assert quantity["system"] == UCUM and quantity["code"] == unit
+        assert isinstance(quantity["value"], int | float)
     assert resource["device"]["identifier"]["value"]
 
 

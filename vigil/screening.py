@@ -8,7 +8,8 @@ not assigned to the patient they name on the gateway that sent them. The rest of
 is stored; the refused readings stay recoverable in a dead letter holding the raw payload
 (up to a size) and a reason that names each of them. A reading the device itself flagged as
 invalid is stored with its flag even when its value is implausible: the flag is the
-evidence (a probe off the finger), and analytics reads it.
+evidence (a probe off the finger), and analytics reads it. So is an absent reading (the
+device sent no value, and why): there is no value to be implausible.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def screen(
     (gateway, patient), the platform's side), a reading whose device is not assigned to its
     patient on the batch's gateway is refused (:func:`vigil.db.enrollment.unassigned`)."""
     implausible = (batch.value < _LOW[batch.metric]) | (batch.value > _HIGH[batch.metric])
-    implausible &= (batch.flags & Quality.INVALID) == 0
+    implausible &= ((batch.flags & Quality.INVALID) == 0) & ~batch.absent
     future = batch.time > now_ms + FUTURE_TOLERANCE_MS
     unset_clock = batch.time < EARLIEST_MS
     expired = np.zeros(len(batch), dtype=bool)

@@ -187,6 +187,14 @@ class Settings(BaseSettings):
     api_streams_per_principal: int = Field(
         default=5, ge=1, description="Alert streams (/alerts/stream) one principal may hold open"
     )
+    api_local_hooks: bool = Field(
+        default=False,
+        description="Let Subscription rest-hooks call this machine and private networks "
+        "(development and tests only: a hook is otherwise a way into the server's network)",
+    )
+    api_subscriptions_per_principal: int = Field(
+        default=20, ge=1, description="Live Subscriptions one principal may hold"
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="OIDC: the identity provider's issuer (`iss`) whose bearer JWTs the API "

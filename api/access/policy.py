@@ -22,7 +22,14 @@ import psycopg
 
 from api.access.principal import Kind, Principal
 
-PERMISSION = {"read": "r", "search": "s", "subscribe": "s", "update": "u", "create": "c"}
+PERMISSION = {
+    "read": "r",
+    "search": "s",
+    "subscribe": "s",
+    "update": "u",
+    "create": "c",
+    "delete": "d",
+}
 _IN_FORCE = "{0}period_start <= now() AND ({0}period_end IS NULL OR {0}period_end > now())"
 _GRANTS = (
     "SELECT g.{what} FROM access_grant g JOIN api_client c ON c.name = g.client"

@@ -32,17 +32,20 @@ CONTEXT = {
 
 DEFAULT_SCOPES = {
     Kind.CLINICIAN: "user/Patient.rs user/Observation.rs user/Flag.rus user/Communication.rs"
-    " user/Device.rs user/Consent.rs",
+    " user/Device.rs user/Consent.rs user/Subscription.crds",
     Kind.PATIENT: "patient/Patient.rs patient/Observation.rs patient/Flag.rs"
-    " patient/Communication.rs patient/Device.rs patient/Consent.crus",
-    Kind.ADMIN: "system/*.rs system/Flag.rus",
+    " patient/Communication.rs patient/Device.rs patient/Consent.crus patient/Subscription.crds",
+    Kind.ADMIN: "system/*.rs system/Flag.rus system/Subscription.crds",
     Kind.SYSTEM: "",
 }
 """What a token of each kind may do unless it was created with narrower scopes; a system
-client gets nothing it was not given."""
+client gets nothing it was not given. Subscriptions are the principal's own (what they
+may be told is still the policy's, per topic)."""
 
 CEILING = {
-    kind: parse_scopes(DEFAULT_SCOPES[kind] if kind is not Kind.SYSTEM else "system/*.rs")
+    kind: parse_scopes(
+        DEFAULT_SCOPES[kind] if kind is not Kind.SYSTEM else "system/*.rs system/Subscription.crds"
+    )
     for kind in Kind
 }
 """The most a kind may ever do, whatever scopes a token claims: a patient's ``patient/*.*``

@@ -16,7 +16,7 @@ from typing import Any
 import vigil
 
 _KEY = "x-fhir-interaction"
-_ORDER = ("read", "vread", "search-type")
+_ORDER = ("read", "vread", "history-instance", "search-type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,32 @@ class SearchParam:
     type: str
     """FHIR's search parameter types: reference, token, date, string, number ..."""
     documentation: str
+    definition: str = ""
+    """The SearchParameter's canonical URL (FHIR's own, for the standard ones)."""
+
+    def declared(self) -> dict[str, str]:
+        entry = {"name": self.name, "type": self.type, "documentation": self.documentation}
+        return entry | ({"definition": self.definition} if self.definition else {})
+
+
+_SP = "http://hl7.org/fhir/SearchParameter/"
+RESULT_PARAMS = (
+    SearchParam("_count", "number", "entries per page, 0 to 1000", _SP + "Resource-count"),
+    SearchParam("_total", "token", "none, estimate or accurate", _SP + "Resource-total"),
+    SearchParam("_summary", "token", "true, data, count or false", _SP + "Resource-summary"),
+    SearchParam("_elements", "string", "top-level elements to keep", _SP + "Resource-elements"),
+    SearchParam("_format", "token", "json (the only format served)", _SP + "Resource-format"),
+)
+"""The result parameters every search takes (stated once, for the whole server)."""
+PATIENT_PARAMS = (
+    SearchParam(
+        "patient",
+        "reference",
+        "the patient, Patient/ID; required",
+        "http://hl7.org/fhir/SearchParameter/clinical-patient",
+    ),
+    SearchParam("subject", "reference", "the same as patient"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +61,10 @@ class Interaction:
     search: tuple[SearchParam, ...] = ()
     profiles: tuple[str, ...] = ()
     """Profiles some of the resources served claim (``supportedProfile``)."""
+    operation: tuple[str, str] | None = None
+    """(name, definition URL) of an operation (code ``operation``)."""
+    includes: tuple[str, ...] = ()
+    revincludes: tuple[str, ...] = ()
 
     def declared(self, query: tuple[str, ...] | None = None) -> dict[str, Any]:
         """What the route passes as ``openapi_extra``; it shows in the OpenAPI document too.
@@ -50,11 +80,13 @@ class Interaction:
             _KEY: {
                 "resource": self.resource,
                 "code": self.code,
-                "searchParam": [
-                    {"name": p.name, "type": p.type, "documentation": p.documentation}
-                    for p in self.search
-                ],
+                "searchParam": [p.declared() for p in self.search],
                 "supportedProfile": list(self.profiles),
+                "operation": None
+                if self.operation is None
+                else {"name": self.operation[0], "definition": self.operation[1]},
+                "searchInclude": list(self.includes),
+                "searchRevInclude": list(self.revincludes),
             }
         }
 
@@ -85,15 +117,24 @@ def capability_statement(
             declared["resource"],
             {"type": declared["resource"], "interaction": [], "searchParam": []},
         )
+        if declared.get("operation"):
+            entry.setdefault("operation", []).append(declared["operation"])
+            continue
         if declared["code"] not in [i["code"] for i in entry["interaction"]]:
             entry["interaction"].append({"code": declared["code"]})
         known = {p["name"] for p in entry["searchParam"]}
         entry["searchParam"] += [p for p in declared["searchParam"] if p["name"] not in known]
         profiles = entry.setdefault("supportedProfile", [])
         profiles += [p for p in declared["supportedProfile"] if p not in profiles]
+        for extension in declared.get("extension", []):  # e.g. the subscription topics
+            if extension not in entry.setdefault("extension", []):
+                entry["extension"].append(extension)
+        for element in ("searchInclude", "searchRevInclude"):
+            given = entry.setdefault(element, [])
+            given += [i for i in declared.get(element, []) if i not in given]
     for entry in resources.values():
         entry["interaction"].sort(key=lambda i: _order(i["code"]))
-        for empty in ("searchParam", "supportedProfile"):
+        for empty in ("searchParam", "supportedProfile", "searchInclude", "searchRevInclude"):
             if not entry[empty]:
                 del entry[empty]
     return {
@@ -109,6 +150,7 @@ def capability_statement(
             {
                 "mode": "server",
                 "security": _security(smart),
+                "searchParam": [p.declared() for p in RESULT_PARAMS],
                 "resource": [resources[name] for name in sorted(resources)],
             }
         ],

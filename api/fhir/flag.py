@@ -17,6 +17,7 @@ from analytics.rules import (
     STALE_RULE,
     TECHNICAL,
 )
+from vigil.wire.times import iso
 
 RULES_SYSTEM = "https://vigil.invalid/fhir/CodeSystem/rules"
 """The code system of Vigil's rule names (a placeholder domain until one is registered)."""
@@ -60,6 +61,7 @@ def render_flag(alert: Alert) -> dict[str, Any]:
     return {
         "resourceType": "Flag",
         "id": str(alert.id),
+        "meta": {"lastUpdated": iso(alert.updated)},
         "extension": [
             {
                 "url": PRIORITY_EXTENSION,

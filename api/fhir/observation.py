@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.fhir.device import BLUETOOTH_ADDRESS_SYSTEM, device_resource_id
 from vigil.metrics import BY_ID, UCUM, Metric
 from vigil.wire.quality import Quality
 from vigil.wire.times import iso
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 QUALITY_EXTENSION = "https://vigil-rpm.org/fhir/StructureDefinition/reading-quality"
-BLUETOOTH_ADDRESS_SYSTEM = "https://vigil-rpm.org/fhir/sid/bluetooth-address"
+DEVICE_CATEGORY_SYSTEM = "https://vigil-rpm.org/fhir/CodeSystem/observation-category"
 _ID = re.compile(
     r"(?P<patient>[A-Za-z0-9\-.]{1,36})\.(?P<metric>[0-9]{1,4})\.(?P<ms>[0-9]{1,14})"
     r"\.(?P<tag>[0-9a-f]{8})"
@@ -34,7 +35,8 @@ class Row:
     patient: str
     metric: int
     effective: datetime
-    value: float
+    value: float | None
+    """None when the device sent no value: the flags say why."""
     flags: int
     device: str
     received: datetime
@@ -70,16 +72,66 @@ def parse_observation_id(resource_id: str) -> ObservationKey | None:
     return ObservationKey(match["patient"], int(match["metric"]), effective, match["tag"])
 
 
-def _category(metric: Metric) -> list[dict[str, Any]]:
+def category_of(metric: Metric) -> tuple[str, str, str] | None:
+    """(system, code, display) of the metric's category: vital signs with a profile; the
+    strap's R-R intervals are electrodiagnostics, FHIR's 'procedure'; a battery level is
+    about the device, not the patient, which no R4 category covers, so Vigil's own code
+    says so (and it claims no vital-signs profile)."""
     if metric.vital_sign:
-        code, display = "vital-signs", "Vital Signs"
-    elif metric.name == "rr_interval":
-        code, display = "procedure", "Procedure"
-    else:
+        return CATEGORY_SYSTEM, "vital-signs", "Vital Signs"
+    if metric.name == "rr_interval":
+        return CATEGORY_SYSTEM, "procedure", "Procedure"
+    if metric.name == "battery":
+        return DEVICE_CATEGORY_SYSTEM, "device", "Device status"
+    return None
+
+
+def _category(metric: Metric) -> list[dict[str, Any]]:
+    found = category_of(metric)
+    if found is None:
         return []
-    return [
-        {"coding": [{"system": CATEGORY_SYSTEM, "code": code, "display": display}], "text": display}
-    ]
+    system, code, display = found
+    return [{"coding": [{"system": system, "code": code, "display": display}], "text": display}]
+
+
+def _meta(row: Row, metric: Metric) -> dict[str, Any]:
+    """A reading is never changed once stored (a re-sent one is the same row), so every
+    Observation is at its first version, last updated when it was stored."""
+    meta: dict[str, Any] = {"versionId": "1", "lastUpdated": iso(row.received)}
+    if metric.profile:
+        meta["profile"] = [metric.profile]
+    return meta
+
+
+DATA_ABSENT_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+_ABSENT_REASONS = {
+    Quality.NOT_A_NUMBER: ("not-a-number", "Not a Number (NaN)", "the device could not measure"),
+    Quality.POSITIVE_INFINITY: (
+        "positive-infinity",
+        "Positive Infinity (PINF)",
+        "above what the device can measure",
+    ),
+    Quality.NEGATIVE_INFINITY: (
+        "negative-infinity",
+        "Negative Infinity (NINF)",
+        "below what the device can measure",
+    ),
+    # R4 has no code for IEEE 11073's NRes; 'error' is the parent of the three above.
+    Quality.NOT_AT_RESOLUTION: ("error", "Error", "not at this resolution"),
+}
+"""(code, display, text) for each reason a device gives for sending no value."""
+
+
+def _value(row: Row, metric: Metric) -> dict[str, Any]:
+    """The reading's value, or why the device sent none: the vital-signs profile takes a
+    dataAbsentReason instead of a value (invariant vs-2), so its claim stays true, and a
+    clinician sees that the sensor was there but could not measure."""
+    if row.value is not None:
+        quantity = {"value": row.value, "unit": metric.unit, "system": UCUM, "code": metric.ucum}
+        return {"valueQuantity": quantity}
+    code, display, text = next(r for f, r in _ABSENT_REASONS.items() if row.flags & f)
+    coding = {"system": DATA_ABSENT_REASON_SYSTEM, "code": code, "display": display}
+    return {"dataAbsentReason": {"coding": [coding], "text": text}}
 
 
 def render_observation(row: Row) -> dict[str, Any]:
@@ -88,7 +140,7 @@ def render_observation(row: Row) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": observation_id(row),
-        "meta": {"profile": [metric.profile]} if metric.profile else {},
+        "meta": _meta(row, metric),
         "status": "preliminary" if Quality.EARLY_ESTIMATE in quality else "final",
         "category": _category(metric),
         "code": {
@@ -100,13 +152,9 @@ def render_observation(row: Row) -> dict[str, Any]:
         "subject": {"reference": f"Patient/{row.patient}"},
         "effectiveDateTime": iso(row.effective),
         "issued": iso(row.received),
-        "valueQuantity": {
-            "value": row.value,
-            "unit": metric.unit,
-            "system": UCUM,
-            "code": metric.ucum,
-        },
+        **_value(row, metric),
         "device": {
+            "reference": f"Device/{device_resource_id(row.device)}",
             "identifier": {"system": BLUETOOTH_ADDRESS_SYSTEM, "value": row.device},
             "display": row.device,
         },
@@ -117,8 +165,6 @@ def render_observation(row: Row) -> dict[str, Any]:
             for flag in Quality
             if flag in quality and flag.name
         ]
-    if not resource["meta"]:
-        del resource["meta"]
     if not resource["category"]:
         del resource["category"]
     return resource

@@ -16,7 +16,7 @@ from alerts.store import AlertError, act
 from api.access import audit
 from api.deps import Access, Connection, require
 from api.fhir.outcome import FhirError
-from api.fhir.search import SearchError, patient_reference
+from api.fhir.search.values import SearchError, patient_reference
 
 router = APIRouter()
 _DONE = {"acknowledge": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}

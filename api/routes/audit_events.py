@@ -14,21 +14,22 @@ from api.fhir.bundle import searchset
 from api.fhir.capability import Interaction, SearchParam
 from api.fhir.outcome import FhirError
 from api.fhir.response import FhirJSON, fhir_base, here
-from api.fhir.search import (
-    DEFAULT_COUNT,
-    MAX_COUNT,
-    DateBounds,
+from api.fhir.search.controls import DEFAULT_COUNT, MAX_COUNT
+from api.fhir.search.values import (
+    Condition,
     SearchError,
-    add_date,
+    date_condition,
+    join,
     patient_reference,
     whole_number,
 )
+from api.routes.searching import now
 
 router = APIRouter(prefix="/fhir")
 PARAMS = (
     SearchParam("patient", "reference", "a patient the request touched (Patient/ID)"),
     SearchParam("agent", "reference", "who made the request (the principal's name)"),
-    SearchParam("date", "date", "when it was recorded, prefixes eq gt lt ge le sa eb"),
+    SearchParam("date", "date", "when it was recorded, every prefix"),
     SearchParam("_count", "number", f"entries per page, at most {MAX_COUNT}"),
     SearchParam("_before", "number", "paging: entries older than this AuditEvent id"),
 )
@@ -66,28 +67,25 @@ def search_audit_events(
 
 
 def _search(params: list[tuple[str, str]]) -> tuple[str, list[Any], int]:
-    clauses: list[str] = ["true"]
-    args: list[Any] = []
-    dates = DateBounds()
+    conditions: list[Condition] = []
     count = DEFAULT_COUNT
     for name, value in params:
         if name == "patient":
-            clauses.append("patients @> ARRAY[%s]::text[]")
-            args.append(patient_reference(name, value))
+            conditions.append(
+                Condition("patients @> ARRAY[%s]::text[]", [patient_reference(name, value)])
+            )
         elif name == "agent":
             if not 1 <= len(value) <= 200 or not value.isprintable():
                 raise SearchError("agent: a principal's name, 1 to 200 printable characters")
-            clauses.append("actor = %s")
-            args.append(value)
+            conditions.append(Condition("actor = %s", [value]))
         elif name == "date":
-            add_date(value, dates)
+            conditions.append(date_condition(name, "at", value, now()))
         elif name == "_count":
             count = whole_number(name, value, 1, MAX_COUNT)
         elif name == "_before":
-            clauses.append("id < %s")
-            args.append(whole_number(name, value, 1, 2**62))
+            conditions.append(Condition("id < %s", [whole_number(name, value, 1, 2**62)]))
         else:
             known = ", ".join(p.name for p in PARAMS)
             raise SearchError(f"'{name[:40]}' is not a search parameter here ({known})")
-    conditions, bounds = dates.sql("at")
-    return " AND ".join(clauses + conditions), args + bounds, count
+    where = join(conditions)
+    return where.sql, where.args, count

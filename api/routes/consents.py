@@ -12,11 +12,11 @@ from api.access import audit, consent
 from api.access.principal import Kind
 from api.deps import Access, Connection, require
 from api.fhir.bundle import searchset
-from api.fhir.capability import Interaction
+from api.fhir.capability import PATIENT_PARAMS, Interaction
 from api.fhir.consent import PostedConsent, render_consent
 from api.fhir.outcome import FhirError
 from api.fhir.response import FhirJSON, fhir_base, here
-from api.fhir.search import PATIENT_PARAMS, SearchError, patient_of, patient_reference
+from api.fhir.search.values import SearchError, patient_of, patient_reference
 from api.routes.compartment import hidden_outcome
 
 router = APIRouter(prefix="/fhir")

@@ -3,40 +3,51 @@ compartment: another patient's Observation is not found, a search for them is em
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from api import registry
 from api.deps import Access, Connection, require
 from api.fhir.bundle import searchset
 from api.fhir.capability import Interaction
 from api.fhir.observation import Row, device_tag, parse_observation_id, render_observation
 from api.fhir.outcome import FhirError
-from api.fhir.response import FhirJSON, fhir_base, here
-from api.fhir.search import (
-    KNOWN,
-    OBSERVATION_PARAMS,
-    ObservationQuery,
-    SearchError,
-    parse_observation_search,
+from api.fhir.response import FhirJSON, fhir_base, here, read_response
+from api.fhir.search import observations as search
+from api.fhir.search import paging
+from api.fhir.search.controls import shape
+from api.fhir.search.values import SearchError
+from api.routes.searching import (
+    include_devices,
+    include_patients,
+    is_lenient,
+    next_link,
+    notes,
+    now,
+    params_of,
+    refused,
+    used,
 )
-from api.routes.compartment import hidden_outcome
 from vigil.metrics import CATALOGUE
 
 router = APIRouter(prefix="/fhir")
 _COLUMNS = "patient, metric, effective, value, flags, device, received"
-_PROFILES = tuple(dict.fromkeys(m.profile for m in CATALOGUE if m.profile))
-READ = Interaction("Observation", "read", profiles=_PROFILES)
-SEARCH = Interaction("Observation", "search-type", OBSERVATION_PARAMS, _PROFILES)
+PROFILES = tuple(dict.fromkeys(m.profile for m in CATALOGUE if m.profile))
+READ = Interaction("Observation", "read", profiles=PROFILES)
+SEARCH = search.OBSERVATION.interaction("Observation", PROFILES)
+SUMMARY_LEAVES = frozenset({"extension", "device"})
+"""The elements of a rendered Observation that are not in R4's summary."""
 
 
 @router.get("/Observation/{resource_id}", response_class=FhirJSON, openapi_extra=READ.declared())
 def read_observation(
+    request: Request,
     resource_id: str,
     access: Annotated[Access, require("Observation", "read")],
     conn: Connection,
-) -> FhirJSON:
+) -> Response:
     key = parse_observation_id(resource_id)
     row = None
     if key is not None and access.sees(key.patient):
@@ -51,51 +62,83 @@ def read_observation(
         )
     if row is None:
         raise FhirError(404, "not-found", "no such Observation")
-    return FhirJSON(render_observation(row))
+    return read_response(request, render_observation(row))
 
 
 @router.get(
-    "/Observation", response_class=FhirJSON, openapi_extra=SEARCH.declared(tuple(sorted(KNOWN)))
+    "/Observation",
+    response_class=FhirJSON,
+    openapi_extra=SEARCH.declared(search.OBSERVATION.names),
 )
 def search_observations(
     request: Request,
     access: Annotated[Access, require("Observation", "search")],
     conn: Connection,
 ) -> FhirJSON:
-    params = list(request.query_params.multi_items())
+    params = params_of(request)
     try:
-        query = parse_observation_search(params)
+        query = search.parse(params, is_lenient(request), now())
+        given = query.controls.cursor
+        cursor = paging.decode(given, datetime, int, str) if given else None
     except SearchError as exc:
-        raise FhirError(400, "invalid", str(exc)) from None
+        raise refused(exc) from None
+    controls = query.controls
+    outcome = notes(access, query.patient, controls.ignored)
+    base, self_url = fhir_base(request), here(request)
     if not access.sees(query.patient):
-        outcome = hidden_outcome(access, query.patient)
-        return FhirJSON(searchset([], fhir_base(request), here(request), 0, outcome=outcome))
+        return FhirJSON(searchset([], base, self_url, 0, outcome=outcome))
     access.touch([query.patient])
-    where, args = _where(query)
-    row = conn.execute(f"SELECT count(*) FROM observation WHERE {where}", args).fetchone()
-    total = int(row[0]) if row else 0
-    order = "DESC" if query.newest_first else "ASC"
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM observation WHERE {where}"
-        f" ORDER BY effective {order}, metric LIMIT %s OFFSET %s",
-        [*args, query.count, query.offset],
-    ).fetchall()
+    cursor = cursor or paging.start(conn)
+    devices = (
+        None if query.devices is None else registry.addresses_of(conn, query.patient, query.devices)
+    )
+    total = None
+    if controls.total == "accurate" or controls.summary == "count":
+        total = _count(conn, query, cursor, devices)
+    if controls.summary == "count":
+        return FhirJSON(searchset([], base, self_url, total, outcome=outcome))
+    rows = _page(conn, query, cursor, devices)
+    shown = rows[: controls.count]
     next_url = None
-    if query.offset + query.count < total and query.count:
-        kept = [(k, v) for k, v in params if k in KNOWN and k != "_offset"]
-        kept.append(("_offset", str(query.offset + query.count)))
-        next_url = f"{fhir_base(request)}/Observation?{urlencode(kept)}"
-    resources = [render_observation(Row(*r)) for r in rows]
-    return FhirJSON(searchset(resources, fhir_base(request), here(request), total, next_url))
+    if len(rows) > controls.count and shown:
+        after = paging.Cursor(cursor.snapshot, search.key_of(shown[-1]))
+        next_url = next_link(request, "Observation", used(params, controls.ignored), after.encode())
+    if total is None and len(rows) <= controls.count and cursor.after is None:
+        total = len(shown)  # the whole result is on this page: its total costs nothing
+    included = []
+    if shown and {"Observation:subject", "Observation:patient"} & set(controls.include):
+        included += include_patients(conn, access, [query.patient])
+    if shown and "Observation:device" in controls.include:
+        included += include_devices(conn, access, query.patient, {r.device for r in shown})
+    resources = [shape(render_observation(r), controls, SUMMARY_LEAVES) for r in shown]
+    return FhirJSON(searchset(resources, base, self_url, total, next_url, outcome, included))
 
 
-def _where(query: ObservationQuery) -> tuple[str, list[Any]]:
-    clauses = ["patient = %s"]
-    args: list[Any] = [query.patient]
-    if query.metrics is not None:
-        clauses.append("metric = ANY(%s)")
-        args.append(query.metrics)
-    for op, bound in query.lower + query.upper:
-        clauses.append(f"effective {op} %s")
-        args.append(bound)
-    return " AND ".join(clauses), args
+def _page(
+    conn: Connection,
+    query: search.ObservationQuery,
+    cursor: paging.Cursor,
+    devices: list[str] | None,
+) -> list[Row]:
+    """The page's rows and one more (there is a next page when it is there); an ``_id``
+    search reads all its candidates and keeps the rows whose ids were asked for."""
+    limit = None if query.ids is not None else query.controls.count + 1
+    sql, args = search.page_sql(query, cursor, limit, devices)
+    rows = [Row(*r) for r in conn.execute(sql, args)]
+    if query.ids is None:
+        return rows
+    wanted = {(k.metric, k.effective, k.device_tag) for k in query.ids}
+    return [r for r in rows if (r.metric, r.effective, device_tag(r.device)) in wanted]
+
+
+def _count(
+    conn: Connection,
+    query: search.ObservationQuery,
+    cursor: paging.Cursor,
+    devices: list[str] | None,
+) -> int:
+    if query.ids is not None:
+        return len(_page(conn, query, paging.Cursor(cursor.snapshot, None), devices))
+    sql, args = search.count_sql(query, cursor, devices)
+    row = conn.execute(sql, args).fetchone()
+    return int(row[0]) if row else 0

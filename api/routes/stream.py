@@ -27,7 +27,7 @@ from api.access.policy import Compartment, Forbidden, Need, decide
 from api.deps import Access, identify, require_streaming
 from api.edge import Receive, Scope, Send
 from api.fhir.outcome import FhirError
-from api.fhir.search import SearchError, patient_reference
+from api.fhir.search.values import SearchError, patient_reference
 from api.stream_feed import AlertFeed, Subscription, TooManyStreams
 
 router = APIRouter()

@@ -18,6 +18,10 @@ CHARACTERISTICS = {
 def parse_device_information_string(uuid16: int, data: bytes) -> str:
     name = CHARACTERISTICS.get(uuid16, f"Device Information 0x{uuid16:04X}")
     try:
-        return data.decode("utf-8").strip("\x00 ")
+        text = data.decode("utf-8").strip("\x00 ")
     except UnicodeDecodeError as exc:
         raise GattParseError(name, f"not UTF-8 ({exc.reason} at byte {exc.start})", data) from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        # a NUL or control character inside is no name, and the platform's database refuses it
+        raise GattParseError(name, "control characters in the string", data)
+    return text

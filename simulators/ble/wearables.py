@@ -46,6 +46,8 @@ class Wearable(abc.ABC):
         self.address = address
         self.name = name
         self.physiology = physiology
+        self.serial = "SIM-" + address.replace(":", "")
+        """What its Device Information says its serial number is: its own, as a real one's."""
         self.battery = 100.0
         self._battery_reported = 100
         self.device: Device = radio.device(address, name)
@@ -62,6 +64,7 @@ class Wearable(abc.ABC):
                     [
                         gatt.Characteristic("2A29", _READ, _READABLE, b"Vigil Simulators"),
                         gatt.Characteristic("2A24", _READ, _READABLE, self.kind.encode()),
+                        gatt.Characteristic("2A25", _READ, _READABLE, self.serial.encode()),
                         gatt.Characteristic("2A26", _READ, _READABLE, b"1.0.0\x00"),
                     ],
                 ),

@@ -22,13 +22,15 @@ def test_a_team_is_set_up_from_the_command_line(database_url: str) -> None:
         "team", "member", "ward-7", "nurse-a", "--tier", "1", "--contact", "ntfy://x", env=env
     )
     assert member.returncode == 0 and "tier 1 of ward-7" in member.stdout
-    assert vigil("team", "assign", "p1", "ward-7", env=env).returncode == 0
+    named = vigil("team", "assign", "p1", "ward-7", "--name", "Ada Lovelace", env=env)
+    assert named.returncode == 0 and "Ada" not in named.stdout
     bad = vigil("team", "add", "ward-8", "--quiet", "late", env=env)
     assert bad.returncode == 2 and "use HH:MM-HH:MM" in bad.stderr
     missing = vigil("team", "member", "nope", "x", "--tier", "1", "--contact", "a://", env=env)
     assert missing.returncode == 2 and "vigil team add nope" in missing.stderr
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT team FROM patient_team").fetchall() == [("ward-7",)]
+        assert conn.execute("SELECT id, name FROM patient").fetchall() == [("p1", "Ada Lovelace")]
 
 
 def test_alerts_are_listed_and_acknowledged_with_a_name(database_url: str) -> None:

@@ -5,6 +5,7 @@ import pytest
 
 from analytics.engine import Engine
 from vigil import metrics
+from vigil.wire.batch import ABSENT_VALUE
 from vigil.wire.quality import Quality
 
 T0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
@@ -124,6 +125,26 @@ def test_a_probe_off_the_finger_asks_for_the_sensor_not_for_a_doctor() -> None:
     n = 60
     flags = np.r_[np.zeros(5, int), np.full(n - 5, int(Quality.SENSOR_FAULT))]
     values = np.r_[np.full(5, 97.0), np.full(n - 5, 60.0)]  # what a probe in the air reads
+    events = engine.score(["p1"] * n, np.full(n, SPO2), seconds(n), values, flags)
+    assert [(e.event.rule, e.event.kind, (e.event.time - T0) // 1000) for e in events] == [
+        ("check_sensor", "started", 5),
+        ("check_sensor", "persisted", 35),
+    ]
+
+
+@pytest.mark.parametrize(
+    "absent_value",
+    [np.nan, ABSENT_VALUE],
+    ids=["decoded", "the wire's number"],  # the reason alone keeps a number from scoring
+)
+def test_readings_without_a_value_ask_for_the_sensor_and_never_alert(absent_value: float) -> None:
+    """An oximeter sending NaN: the sensor is there but cannot measure. Its readings are
+    not a low SpO2 (nor 0), and when they persist the sensor needs checking."""
+    engine = Engine()
+    n = 60
+    reasons = [Quality.NOT_A_NUMBER, Quality.NOT_AT_RESOLUTION, Quality.NEGATIVE_INFINITY]
+    flags = np.r_[np.zeros(5, int), [int(reasons[i % 3]) for i in range(n - 5)]]
+    values = np.r_[np.full(5, 97.0), np.full(n - 5, absent_value)]
     events = engine.score(["p1"] * n, np.full(n, SPO2), seconds(n), values, flags)
     assert [(e.event.rule, e.event.kind, (e.event.time - T0) // 1000) for e in events] == [
         ("check_sensor", "started", 5),

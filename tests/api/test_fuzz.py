@@ -31,7 +31,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode
 
-from tests.api.access.ward import Ward, ward
+from api.fhir.device import device_resource_id
+from tests.api.access.ward import DEVICES, Ward, ward
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -159,6 +160,9 @@ def _generated(w: Ward, operations: list[APIOperation]) -> list[Answer]:
             fixed.append({"alert_id": w.alerts["pn1"]})
         if "resource_id" in operation.path_parameters:
             fixed.append({"resource_id": w.observations["pn1"]})
+        if "subscription_id" in operation.path_parameters:
+            deleted = "ps2" if operation.method.upper() == "DELETE" else "pn1"  # pn1's stays
+            fixed.append({"subscription_id": w.subscriptions[deleted]})
         for who in PRINCIPALS:
             headers = w.auth(who) if who else {}
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -215,6 +219,8 @@ def _hand_made(w: Ward, document: dict[str, Any]) -> Iterator[Answer]:
                 route = f"{method.upper()} {path}"
                 for who in ("admin", "dr-north"):
                     headers = w.auth(who)
+                    if method != "delete":  # the generated ones delete ps2's, not pn1's
+                        yield client.send(route, _fill(path, w), headers, body)  # a plain one
                     for name in query:
                         base = _valid_query(query, name)
                         for value in values:
@@ -289,10 +295,18 @@ def _valid_query(names: list[str], fuzzed: str) -> list[str]:
 
 
 def _fill(path: str, w: Ward, values: dict[str, str] | None = None) -> str:
-    """The path with the ward's own alert and Observation, unless ``values`` say otherwise."""
+    """The path with the ward's own ids (pn1's), unless ``values`` say otherwise."""
+    kind = [*path.split("/"), "", ""][2]
+    resource_ids = {
+        "Patient": "pn1",
+        "Device": device_resource_id(DEVICES["pn1"]),
+        "Flag": str(w.alerts["pn1"]),
+    }
     known = {
         "alert_id": str(w.alerts["pn1"]),
-        "resource_id": quote(w.observations["pn1"], safe=""),
+        "resource_id": quote(resource_ids.get(kind, w.observations["pn1"]), safe=""),
+        "version_id": "1",
+        "subscription_id": w.subscriptions["pn1"],
         "action": "snooze",
     } | (values or {})
     for name, value in known.items():

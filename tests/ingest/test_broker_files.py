@@ -33,6 +33,8 @@ def test_a_gateway_writes_its_own_topics_and_reads_only_its_inbox() -> None:
 def test_each_service_gets_what_it_uses_and_its_own_status_topic() -> None:
     assert broker_files.rights("ingest", "vigil-ingest") == [
         ("read", "vigil/v1/gw/+/readings"),
+        ("read", "vigil/v1/gw/+/status"),
+        ("read", "vigil/v1/gw/+/devices"),
         ("write", "vigil/v1/svc/vigil-ingest/status"),
     ]
     assert broker_files.rights("analytics", "vigil-analytics-1") == [

@@ -52,6 +52,23 @@ def test_a_flush_of_only_invalid_readings_has_no_groups() -> None:
     assert len(minute_groups([flagged])) == 0
 
 
+def test_absent_readings_stay_out_of_the_statistics() -> None:
+    """Their NaN would make a minute's min, max and sum NaN."""
+    rows = [
+        ("p1", "spo2", T0, 96.0),
+        ("p1", "spo2", T0 + 1, np.nan),
+        ("p1", "spo2", T0 + 2, np.nan),
+    ]
+    flags = [0, int(Quality.NOT_A_NUMBER), int(Quality.POSITIVE_INFINITY)]
+    g = minute_groups([batch(rows=rows, flags=flags)])
+    assert (g.min.tolist(), g.max.tolist(), g.sum.tolist(), g.count.tolist()) == (
+        [96.0],
+        [96.0],
+        [96.0],
+        [1],
+    )
+
+
 @given(
     st.lists(
         st.tuples(

@@ -121,3 +121,25 @@ def test_retention_is_a_policy_on_both_tables(conn: psycopg.Connection) -> None:
         "SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
     ).fetchone()  # type: ignore[misc]
     assert left == 0
+
+
+def test_absent_readings_reach_compressed_chunks_and_stay_out_of_the_aggregate(
+    conn: psycopg.Connection,
+) -> None:
+    """Migration 015 over a hypertable whose chunk is already compressed (undone first, so
+    that it runs again as on an upgrade), then an absent reading through the writer."""
+    migrate(conn)
+    conn.execute("ALTER TABLE observation DROP CONSTRAINT observation_value_or_reason")
+    conn.execute("ALTER TABLE observation ALTER COLUMN value SET NOT NULL")
+    conn.execute("DELETE FROM schema_migration WHERE version = 15")
+    minute = T0 - T0 % 60_000
+    writer.store(conn, [batch(rows=[("p0001", "spo2", minute, 95.0)])])
+    conn.execute("SELECT compress_chunk(c) FROM show_chunks('observation') c")
+    assert "015_absent_values.sql" in migrate(conn)
+    absent = [("p0001", "spo2", minute + 1000, float("nan"))]
+    writer.store(conn, [batch(seq=1, rows=absent, flags=[int(Quality.NOT_A_NUMBER)])])
+    conn.commit()
+    stored = conn.execute("SELECT value FROM observation ORDER BY effective").fetchall()
+    rollup = conn.execute("SELECT min, max, sum, count FROM observation_1m").fetchall()
+    assert stored == [(95.0,), (None,)]
+    assert rollup == [(95.0, 95.0, 95.0, 1)]

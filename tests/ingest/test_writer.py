@@ -7,6 +7,7 @@ import pytest
 from ingest import writer
 from ingest.stats import gateway_stats, ingest_stats
 from tests.builders import T0, batch
+from vigil.wire.quality import Quality
 
 pytestmark = pytest.mark.services
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -129,3 +130,44 @@ def test_a_large_dead_letter_keeps_a_prefix_its_size_and_its_digest(database_url
     kept, size, digest, reason = row
     assert (kept, size, digest) == (payload[:1024], 100_000, hashlib.sha256(payload).digest())
     assert len(reason) == writer.MAX_REASON_CHARS and reason.endswith("…")
+
+
+def test_absent_readings_are_stored_without_a_value_and_out_of_the_rollup(
+    database_url: str,
+) -> None:
+    minute = T0 - T0 % 60_000
+    rows = [
+        ("p0001", "spo2", minute + 1000, 95.0),
+        ("p0001", "spo2", minute + 2000, float("nan")),
+        ("p0001", "spo2", minute + 3000, float("nan")),
+    ]
+    nres, nan = int(Quality.NOT_AT_RESOLUTION), int(Quality.NOT_A_NUMBER | Quality.LOW_PERFUSION)
+    with psycopg.connect(database_url) as conn:
+        assert writer.store(conn, [batch(rows=rows, flags=[0, nres, nan])]) == writer.Stored(3, 0)
+        # Through the slow path too: an overlap sends the next batch through staging.
+        late = [rows[0], ("p0001", "spo2", minute + 4000, float("nan"))]
+        infinity = int(Quality.POSITIVE_INFINITY)
+        assert writer.store(conn, [batch(seq=1, rows=late, flags=[0, infinity])]) == (
+            writer.Stored(1, 1)
+        )
+        conn.commit()
+        stored = conn.execute("SELECT value, flags FROM observation ORDER BY effective").fetchall()
+        rollup = conn.execute("SELECT min, max, sum, count FROM observation_1m").fetchall()
+    invalid = int(Quality.INVALID)
+    assert stored == [
+        (95.0, 0),
+        (None, nres | invalid),
+        (None, nan | invalid),
+        (None, infinity | invalid),
+    ]
+    assert rollup == [(95.0, 95.0, 95.0, 1)]
+
+
+def test_the_table_refuses_a_missing_value_without_a_reason(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT vigil_ensure_day('observation', '2026-01-01')")
+        with pytest.raises(psycopg.errors.CheckViolation, match="observation_value_or_reason"):
+            conn.execute(
+                "INSERT INTO observation (patient, metric, effective, value, flags, device,"
+                " gateway, seq) VALUES ('p1', 2, '2026-01-01T10:00:00Z', NULL, 16, 'd', 'g', 0)"
+            )

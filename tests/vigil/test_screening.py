@@ -77,3 +77,11 @@ def test_the_device_and_patient_of_another_gateway_are_refused() -> None:
     forged = screen(batch("gw-b", rows=rows), NOW, assignments=assigned)
     assert len(forged.kept) == 0 and forged.unassigned == 2
     assert screen(batch("gw-a", rows=rows), NOW, assignments=assigned).reason is None
+
+
+def test_an_absent_reading_is_kept_with_its_reason() -> None:
+    """No value is not an implausible value: it is stored, never dead-lettered."""
+    rows = [("p0001", "spo2", T0, float("nan")), ("p0001", "pulse_rate", T0, float("nan"))]
+    reasons = [int(Quality.NOT_AT_RESOLUTION), int(Quality.NEGATIVE_INFINITY)]
+    screened = screen(batch(rows=rows, flags=reasons), NOW)
+    assert screened.reason is None and screened.kept.flags.tolist() == reasons

@@ -12,6 +12,13 @@ column to a numpy array in one call instead of building an object per reading::
 data loss and a repeat is a redelivery. Times are UTC milliseconds since the epoch.
 Decoding is strict: every problem raises :class:`~vigil.wire.errors.WireError` naming the
 field.
+
+A reading the device sent without a value (NaN, NRes, an infinity) has the reason among its
+flags (:attr:`~vigil.wire.quality.Quality.ABSENT`) and :data:`ABSENT_VALUE` as its value on
+the wire; decoded, its value is NaN. That is an addition to version 1, not a version 2: a
+version 2 would be refused whole by every ingest before it, while an ingest that predates
+absent readings refuses just those (their value is below every plausible range, and they
+are not flagged invalid) into a dead letter that keeps the payload, and stores the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy.typing as npt
 from vigil.metrics import BY_ID, BY_NAME
 from vigil.wire import document
 from vigil.wire.errors import WireError
+from vigil.wire.quality import Quality
 from vigil.wire.topics import GATEWAY_ID
 
 SCHEMA_VERSION = 1
@@ -38,6 +46,9 @@ DEVICE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 """A Bluetooth address, or the UUID macOS reports instead; never a control character."""
 MAX_READINGS = 100_000
 """A batch larger than this is refused: it is a bug or an attack, not a gateway."""
+ABSENT_VALUE = -1.0
+"""The number an absent reading carries on the wire, since JSON has no NaN: outside every
+metric's plausible range, so nothing that ignores the reason bits can take it for a value."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -51,6 +62,7 @@ class Batch:
     """Catalogue ids (see :mod:`vigil.metrics`)."""
     time: npt.NDArray[np.int64]
     value: npt.NDArray[np.float64]
+    """NaN where the reading is absent (its flags say why)."""
     flags: npt.NDArray[np.int32]
 
     def __len__(self) -> int:
@@ -64,6 +76,11 @@ class Batch:
         return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def absent(self) -> npt.NDArray[np.bool_]:
+        """Which readings carry no value, only the reason the device gave."""
+        return (self.flags & Quality.ABSENT) != 0
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> Batch:
         """The batch with only the readings ``mask`` selects."""
@@ -89,7 +106,7 @@ class Batch:
                 "patient": list(self.patient),
                 "metric": [BY_ID[int(m)].name for m in self.metric],
                 "time": self.time.tolist(),
-                "value": self.value.tolist(),
+                "value": np.where(self.absent, ABSENT_VALUE, self.value).tolist(),
                 "flags": self.flags.tolist(),
             }
         )
@@ -104,7 +121,10 @@ class Batch:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+        nan = a.dtype.kind == "f"  # an absent reading's NaN is the same as another's
+        return (
+            isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=nan)
+        )
     return bool(a == b)
 
 
@@ -129,17 +149,13 @@ def _decode(doc: dict[str, Any], bools: bool) -> Batch:
     if lengths.pop() > MAX_READINGS:
         raise WireError("columns", f"more than {MAX_READINGS} readings in one batch")
 
-    return Batch(
-        gateway=gateway,
-        seq=seq,
-        sent=sent,
-        device=_devices(columns["device"]),
-        patient=_patients(columns["patient"]),
-        metric=_metric_ids(columns["metric"]),
-        time=_integers(columns["time"], "time", np.int64, 0, 2**53, bools),
-        value=_numbers(columns["value"], bools),
-        flags=_integers(columns["flags"], "flags", np.int32, 0, 0xFFFF, bools),
-    )
+    device = _devices(columns["device"])
+    patient = _patients(columns["patient"])
+    metric = _metric_ids(columns["metric"])
+    time = _integers(columns["time"], "time", np.int64, 0, 2**53, bools)
+    numbers = _numbers(columns["value"], bools)
+    flags = _integers(columns["flags"], "flags", np.int32, 0, 0xFFFF, bools)
+    return Batch(gateway, seq, sent, device, patient, metric, time, _values(numbers, flags), flags)
 
 
 def _devices(column: list[Any]) -> tuple[str, ...]:
@@ -195,6 +211,14 @@ def _numbers(column: list[Any], bools: bool) -> npt.NDArray[np.float64]:
         bad = int(np.argmin(finite))
         raise WireError("value", f"item {bad} is {column[bad]!r}, expected a finite number")
     return values
+
+
+def _values(
+    numbers: npt.NDArray[np.float64], flags: npt.NDArray[np.int32]
+) -> npt.NDArray[np.float64]:
+    """The values, NaN where the flags give a reason for none, whatever number stands there:
+    any flags went with any number before absent readings, so none of them is refused now."""
+    return np.where((flags & Quality.ABSENT) != 0, np.nan, numbers)
 
 
 def _flat(

@@ -10,6 +10,7 @@ decode as None, and None fields are left out when encoding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -87,8 +88,19 @@ class GatewayStatus:
         return cls(**values)
 
 
-_DEVICE_LABELS = ("kind", "state", "manufacturer", "model", "firmware", "location", "last_error")
+_DEVICE_LABELS = (
+    "kind",
+    "state",
+    "manufacturer",
+    "model",
+    "serial",
+    "firmware",
+    "location",
+    "last_error",
+)
 _DEVICE_COUNTS = ("connects", "drops", "parse_errors", "no_values")
+_LABEL = re.compile(r"[^\x00-\x1f\x7f]*")
+"""What a device says it is, as the registry stores it: no NUL or control characters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,8 @@ class DeviceReport:
     last_error: str | None = None
     manufacturer: str | None = None
     model: str | None = None
+    serial: str | None = None
+    """Serial Number String (0x2A25); absent from gateways before it was read."""
     firmware: str | None = None
     location: str | None = None
     """Body sensor location, as the strap reports it."""
@@ -126,7 +140,8 @@ class DeviceReport:
         }
         for name in _DEVICE_LABELS:
             if doc.get(name) is not None:
-                values[name] = document.text(doc, name)
+                shape = None if name == "last_error" else _LABEL
+                values[name] = document.text(doc, name, shape, "text without control characters")
         for name in _DEVICE_COUNTS:
             if doc.get(name) is not None:
                 values[name] = document.integer(doc, name)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -23,7 +23,9 @@ from api.access.tokens import create_client, revoke
 from api.app import create_app
 from api.fhir.observation import Row, observation_id
 from ingest import writer
+from ingest.registry import Registry
 from tests.alerts.test_store import event
+from tests.api.subscriptions.seed import seed_subscriptions
 from tests.builders import T0, batch
 from vigil.embedded.processes import free_port
 from vigil.metrics import SPO2
@@ -31,6 +33,8 @@ from vigil.settings import Settings
 
 TEAMS = {"t-north": ("pn1", "pn2"), "t-south": ("ps1", "ps2")}
 PATIENTS = ("pn1", "pn2", "ps1", "ps2")
+DEVICES = {p: f"C1:00:00:00:00:0{i + 1}" for i, p in enumerate(PATIENTS)}
+"""patient -> the address of their oximeter"""
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Ward:
     """patient -> their open alert"""
     consents: dict[str, int] = field(default_factory=dict)
     """patient -> their consent to their own team"""
+    subscriptions: dict[str, str] = field(default_factory=dict)
+    """patient -> a Subscription to their alerts (tests/api/subscriptions/seed.py)"""
 
     def auth(self, principal: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[principal]}"}
@@ -77,11 +83,13 @@ def populate(
     }
     revoke(conn, "revoked")
     rows = [(p, "spo2", T0 + i * 1000, 95.0 + i) for i, p in enumerate(PATIENTS)]
-    writer.store(conn, [batch(rows=rows)])
+    stored = replace(batch(rows=rows), device=tuple(DEVICES[p] for p in PATIENTS))
+    writer.store(conn, [stored])
+    Registry().record_readings(conn, [stored], trusted=True)
     observations = {}
     for patient, _, ms, value in rows:
         moment = datetime.fromtimestamp(ms / 1000, UTC)
-        row = Row(patient, SPO2.id, moment, value, 0, "C1:00:00:00:00:01", moment)
+        row = Row(patient, SPO2.id, moment, value, 0, DEVICES[patient], moment)
         observations[patient] = observation_id(row)
     alerts, consents = {}, {}
     for patient in PATIENTS:
@@ -128,5 +136,6 @@ def serve(settings: Settings) -> Iterator[str]:
 def ward(database_url: str, **settings: object) -> Iterator[Ward]:
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
         tokens, observations, alerts, consents = populate(conn)
+        subscriptions = seed_subscriptions(conn)
     with serve(Settings(database_url=database_url, **settings)) as base:  # type: ignore[arg-type]
-        yield Ward(base, database_url, tokens, observations, alerts, consents)
+        yield Ward(base, database_url, tokens, observations, alerts, consents, subscriptions)

@@ -62,7 +62,7 @@ def test_every_resource_served_is_stated_with_its_search_parameters(
 ) -> None:
     stated = resources(client.get("/fhir/metadata").json())
     assert set(stated) == served_types(app)
-    assert set(stated) == {"Observation", "Flag", "Communication", "Consent", "AuditEvent"}
+    assert {"Observation", "Patient", "Device", "Flag", "Communication", "Consent"} <= set(stated)
     undeclared = [
         name for name, op in fhir_operations(app).items() if "x-fhir-interaction" not in op
     ]
@@ -70,9 +70,15 @@ def test_every_resource_served_is_stated_with_its_search_parameters(
     assert len(declarations(app.openapi())) == len(fhir_operations(app)) - 1
     observation = stated["Observation"]
     assert [i["code"] for i in observation["interaction"]] == ["read", "search-type"]  # type: ignore[index]
-    names = {p["name"] for p in observation["searchParam"]}  # type: ignore[attr-defined]
-    assert names == {"subject", "patient", "code", "date"}
-    assert {p["name"] for p in stated["Flag"]["searchParam"]} == {"patient", "subject", "status"}  # type: ignore[index]
+    params = {p["name"]: p for p in observation["searchParam"]}  # type: ignore[attr-defined]
+    assert {"subject", "patient", "code", "category", "date", "device", "status"} <= set(params)
+    assert {"value-quantity", "_id", "_lastUpdated"} <= set(params)
+    assert params["code"]["definition"] == "http://hl7.org/fhir/SearchParameter/clinical-code"
+    assert [o["name"] for o in observation["operation"]] == ["lastn", "stats"]  # type: ignore[index]
+    device = [i["code"] for i in stated["Device"]["interaction"]]  # type: ignore[index]
+    assert device == ["read", "vread", "history-instance", "search-type"]
+    flag = {p["name"] for p in stated["Flag"]["searchParam"]}  # type: ignore[index]
+    assert flag == {"patient", "subject", "date", "status"}
 
 
 def test_observations_claim_the_profiles_some_of_them_carry_not_vital_signs_for_all(
@@ -87,12 +93,12 @@ def test_observations_claim_the_profiles_some_of_them_carry_not_vital_signs_for_
 
 
 def test_a_route_added_with_its_declaration_is_stated(app: FastAPI) -> None:
-    patient = Interaction("Patient", "read", (SearchParam("_id", "token", "the id"),))
+    practitioner = Interaction("Practitioner", "read", (SearchParam("_id", "token", "the id"),))
 
-    @app.get("/fhir/Patient/{patient_id}", openapi_extra=patient.declared())
-    def read_patient(patient_id: str) -> dict[str, str]:
-        return {"resourceType": "Patient", "id": patient_id}
+    @app.get("/fhir/Practitioner/{practitioner_id}", openapi_extra=practitioner.declared())
+    def read_practitioner(practitioner_id: str) -> dict[str, str]:
+        return {"resourceType": "Practitioner", "id": practitioner_id}
 
     with TestClient(app) as client:
         stated = resources(client.get("/fhir/metadata").json())
-    assert stated["Patient"]["interaction"] == [{"code": "read"}]
+    assert stated["Practitioner"]["interaction"] == [{"code": "read"}]

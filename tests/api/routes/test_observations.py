@@ -54,8 +54,9 @@ def test_search_returns_valid_vital_signs_matching_the_rows(api) -> None:  # typ
     resources = [e["resource"] for e in bundle["entry"]]
     for resource in resources:
         check_vital_sign(resource)
-    # newest first, then by metric: heart rate (strap) before pulse rate (oximeter)
-    assert [r["valueQuantity"]["value"] for r in resources] == [75.0, 72.0, 71.0]
+    # newest first, the exact reverse of oldest first (time, metric, device): at the same
+    # instant the oximeter's pulse rate (metric 3) before the strap's heart rate (metric 1)
+    assert [r["valueQuantity"]["value"] for r in resources] == [75.0, 71.0, 72.0]
     assert [r["subject"]["reference"] for r in resources] == ["Patient/p0001"] * 3
     assert audit_rows(url)[-1] == ("dr-test", "search", "/fhir/Observation", "success", ["p0001"])
 
@@ -80,8 +81,19 @@ def test_date_count_sort_and_paging(api) -> None:  # type: ignore[no-untyped-def
     client, auth, _ = api
     newest = client.get("/fhir/Observation?subject=p0001&code=8867-4&_count=1", headers=auth).json()
     assert newest["entry"][0]["resource"]["valueQuantity"]["value"] == 75.0
-    next_url = next(link["url"] for link in newest["link"] if link["relation"] == "next")
-    assert "_offset=1" in next_url
+    walked = [newest["entry"][0]["resource"]["valueQuantity"]["value"]]
+    page = newest
+    while nexts := [link["url"] for link in page["link"] if link["relation"] == "next"]:
+        assert "_cursor=" in nexts[0] and "_count=1" in nexts[0]
+        page = client.get(nexts[0].removeprefix("http://127.0.0.1:8000"), headers=auth).json()
+        walked += [e["resource"]["valueQuantity"]["value"] for e in page["entry"]]
+    assert walked == [75.0, 71.0, 72.0]
+    oldest = client.get("/fhir/Observation?subject=p0001&code=8867-4&_sort=date", headers=auth)
+    assert [e["resource"]["valueQuantity"]["value"] for e in oldest.json()["entry"]] == [
+        72.0,
+        71.0,
+        75.0,
+    ]
     later = client.get(
         f"/fhir/Observation?subject=p0001&date={quote('ge2025-11-24T16:00:30Z')}", headers=auth
     ).json()

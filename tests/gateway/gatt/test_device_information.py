@@ -38,3 +38,8 @@ def test_arbitrary_bytes_raise_only_the_parser_error(data: bytes) -> None:
         parse_body_sensor_location(data)
     with contextlib.suppress(GattParseError):
         parse_device_information_string(0x2A26, data)
+
+
+def test_a_string_with_a_control_character_inside_is_a_parse_error() -> None:
+    with pytest.raises(GattParseError, match="control characters"):
+        parse_device_information_string(0x2A25, b"SN\x00123")

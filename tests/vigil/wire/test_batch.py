@@ -7,16 +7,37 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vigil.metrics import BY_NAME, CATALOGUE
-from vigil.wire.batch import Batch
+from vigil.wire.batch import ABSENT_VALUE, SCHEMA_VERSION, Batch
 from vigil.wire.errors import WireError
+from vigil.wire.quality import Quality
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:-", min_size=1, max_size=20)
 patients = st.from_regex(r"[A-Za-z0-9.-]{1,36}", fullmatch=True)
+REASONS = [
+    Quality.NOT_A_NUMBER,
+    Quality.NOT_AT_RESOLUTION,
+    Quality.POSITIVE_INFINITY,
+    Quality.NEGATIVE_INFINITY,
+]
+readings = st.one_of(
+    st.tuples(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(0, 0xFFFF).map(lambda f: f & ~Quality.ABSENT),
+    ),
+    st.tuples(
+        st.just(np.nan),
+        st.tuples(st.integers(0, 0xFFFF), st.sampled_from(REASONS)).map(
+            lambda fr: fr[0] & ~Quality.ABSENT | fr[1]
+        ),
+    ),
+)
+"""(value, flags): a measurement, or an absent reading with NaN and one reason."""
 
 
 @st.composite
 def batches(draw: st.DrawFn) -> Batch:
     n = draw(st.integers(0, 30))
+    values = draw(st.lists(readings, min_size=n, max_size=n))
     return Batch(
         gateway=draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)),
         seq=draw(st.integers(0, 2**53)),
@@ -30,15 +51,8 @@ def batches(draw: st.DrawFn) -> Batch:
         time=np.array(
             draw(st.lists(st.integers(0, 2**45), min_size=n, max_size=n)), dtype=np.int64
         ),
-        value=np.array(
-            draw(
-                st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=n, max_size=n)
-            ),
-            dtype=np.float64,
-        ),
-        flags=np.array(
-            draw(st.lists(st.integers(0, 0xFFFF), min_size=n, max_size=n)), dtype=np.int32
-        ),
+        value=np.array([v for v, _ in values], dtype=np.float64),
+        flags=np.array([f for _, f in values], dtype=np.int32),
     )
 
 
@@ -73,6 +87,49 @@ def test_decodes_a_known_document() -> None:
     assert len(batch) == 2
     assert batch.metric.tolist() == [BY_NAME["heart_rate"].id, BY_NAME["spo2"].id]
     assert batch.value.tolist() == [72.0, 97.5]
+
+
+def absent_document() -> dict:
+    """A new gateway's batch: a pulse rate, and an SpO2 the oximeter sent as NRes."""
+    return {
+        **good(),
+        "metric": ["pulse_rate", "spo2"],
+        "value": [64, ABSENT_VALUE],
+        "flags": [0, int(Quality.NOT_AT_RESOLUTION | Quality.LOW_PERFUSION)],
+    }
+
+
+def test_an_absent_reading_decodes_to_nan_with_its_reason() -> None:
+    batch = Batch.decode(json.dumps(absent_document()).encode())
+    assert batch.value[0] == 64.0 and np.isnan(batch.value[1])
+    assert batch.absent.tolist() == [False, True]
+    assert Quality.NOT_AT_RESOLUTION in Quality(int(batch.flags[1]))
+
+
+def test_an_absent_reading_travels_as_a_number_no_ingest_before_it_stores() -> None:
+    """An ingest that predates absent readings decodes version 1, then refuses a value
+    outside its metric's plausible range unless the reading is flagged invalid (which a
+    gateway never sends with a reason: tests/gateway/test_readings.py), so it dead-letters
+    just this reading and stores the rest of the batch."""
+    batch = Batch.decode(json.dumps(absent_document()).encode())
+    wire = json.loads(batch.encode())
+    assert wire["v"] == SCHEMA_VERSION == 1
+    assert wire["value"] == [64.0, ABSENT_VALUE]
+    assert all(m.low > ABSENT_VALUE for m in CATALOGUE)
+
+
+def test_any_number_flags_went_with_before_still_decodes() -> None:
+    """Before absent readings any flags went with any finite number: none is refused now,
+    the reason bits only say that the number is no value."""
+    doc = {**good(), "value": [72, 97.5], "flags": [int(Quality.POSITIVE_INFINITY), 0xFFFF]}
+    batch = Batch.decode(json.dumps(doc).encode())
+    assert batch.absent.tolist() == [True, True] and np.isnan(batch.value).all()
+
+
+def test_batches_with_absent_readings_compare_equal() -> None:
+    doc = json.dumps(absent_document()).encode()
+    assert Batch.decode(doc) == Batch.decode(doc)
+    assert Batch.decode(doc) != Batch.decode(json.dumps(good()).encode())
 
 
 def mutate(**changes: object) -> bytes:

@@ -32,6 +32,8 @@ patients = st.from_regex(r"[A-Za-z0-9.-]{1,36}", fullmatch=True)
 gateways = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)
 printable = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40)
 labels = st.text(max_size=60)  # any text: device information strings are UTF-8
+names = st.text(st.characters(blacklist_categories=("Cc",)), max_size=60)
+"""What a device says it is: any text but control characters, which the registry refuses."""
 counts = st.integers(0, 2**40)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 json_values = st.recursive(
@@ -85,8 +87,8 @@ reports = st.builds(
     DeviceReport,
     address=st.from_regex(r"[\x21-\x7e]{1,64}", fullmatch=True),
     patient=patients,
-    state=labels,
-    kind=labels,
+    state=names,
+    kind=names,
     battery=st.none() | st.integers(0, 100),
     connects=counts,
     drops=counts,
@@ -94,10 +96,11 @@ reports = st.builds(
     parse_errors=counts,
     no_values=counts,
     last_error=st.none() | labels,
-    manufacturer=st.none() | labels,
-    model=st.none() | labels,
-    firmware=st.none() | labels,
-    location=st.none() | labels,
+    manufacturer=st.none() | names,
+    model=st.none() | names,
+    serial=st.none() | names,
+    firmware=st.none() | names,
+    location=st.none() | names,
 )
 devices = st.lists(reports, max_size=4).map(lambda r: GatewayDevices(tuple(r)))
 
@@ -212,3 +215,10 @@ def test_a_device_report_that_is_wrong_names_its_place() -> None:
     with pytest.raises(WireError) as raised:
         GatewayDevices.decode(payload.encode())
     assert raised.value.field == "devices[1].address"
+
+
+def test_a_device_name_with_a_control_character_is_refused() -> None:
+    report = {"address": "C1:00:00:00:00:01", "patient": "p1", "state": "connected"}
+    with pytest.raises(WireError, match="model"):
+        DeviceReport.from_document({**report, "model": "H10\x00x"})
+    assert DeviceReport.from_document({**report, "last_error": "a\nb"}).last_error == "a\nb"
