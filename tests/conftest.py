@@ -18,7 +18,7 @@ import pytest
 
 from vigil.db.migrate import migrate
 from vigil.embedded.broker import start_broker
-from vigil.embedded.postgres import start_postgres
+from vigil.embedded.postgres import has_extension, start_postgres
 from vigil.settings import Settings
 
 _counter = itertools.count()
@@ -32,6 +32,32 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield url
         return
     server = start_postgres(None)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def timescaledb_url() -> Iterator[str]:
+    """A server where ``CREATE EXTENSION timescaledb`` works: ``VIGIL_TEST_TIMESCALEDB_URL``,
+    else a private embedded server preloading the extension when it is installed in the
+    wheel (`make test` installs it from ../shared/timescaledb when that folder is there)."""
+    url = os.environ.get("VIGIL_TEST_TIMESCALEDB_URL")
+    if url:
+        yield url
+        return
+    if not has_extension("timescaledb"):
+        pytest.skip(
+            "TimescaleDB is not installed in the embedded PostgreSQL (../shared/timescaledb/"
+            "install.sh does it; or set VIGIL_TEST_TIMESCALEDB_URL)"
+        )
+    # No background jobs: a policy run and a test's DROP SCHEMA deadlock each other, and the
+    # tests run what they check (compression, refreshes) themselves.
+    server = start_postgres(
+        None,
+        {"shared_preload_libraries": "timescaledb", "timescaledb.max_background_workers": "0"},
+    )
     try:
         yield server.url
     finally:

@@ -1,11 +1,9 @@
 """The TimescaleDB path: hypertable, compression, continuous aggregate, retention policy.
 
-CI has no TimescaleDB (neither Debian bookworm nor PyPI ships it), so these run when
-``VIGIL_TEST_TIMESCALEDB_URL`` names a database where ``CREATE EXTENSION timescaledb``
-works. They use one connection and a schema of their own, so a single-session server serves too:
-during development they ran against PGlite 0.3.14 with TimescaleDB 2.23 (PostgreSQL 17.5,
-WASM) behind pglite-socket, which cannot take COPY FROM STDIN, so the writer test there
-needs a real server.
+They run on the ``timescaledb_url`` server (tests/conftest.py): a private embedded
+PostgreSQL preloading the TimescaleDB that `make test` installs from ../shared/timescaledb,
+or ``VIGIL_TEST_TIMESCALEDB_URL``. They use one connection and a schema of their own, so a
+single-session server serves too.
 """
 
 from __future__ import annotations
@@ -23,17 +21,13 @@ from tests.builders import T0, batch
 from vigil.db.migrate import migrate
 from vigil.wire.quality import Quality
 
-URL = os.environ.get("VIGIL_TEST_TIMESCALEDB_URL")
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.skipif(not URL, reason="needs VIGIL_TEST_TIMESCALEDB_URL (CI has no TimescaleDB)"),
-]
+pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def conn() -> Iterator[psycopg.Connection]:
+def conn(timescaledb_url: str) -> Iterator[psycopg.Connection]:
     schema = f"vigil_ts_{os.getpid()}"
-    with psycopg.connect(URL or "", autocommit=True) as c:
+    with psycopg.connect(timescaledb_url, autocommit=True) as c:
         c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         c.execute(f"CREATE SCHEMA {schema}")
         c.execute(f"SET search_path TO {schema}, public")

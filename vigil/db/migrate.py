@@ -35,7 +35,26 @@ def available(timescaledb: bool = False) -> list[tuple[int, str, str]]:
 
 
 def _timescaledb(conn: psycopg.Connection) -> bool:
-    """Whether TimescaleDB can be used here: the extension exists or can be created."""
+    """Whether TimescaleDB can be used here: installed and preloaded. Installed but not in
+    ``shared_preload_libraries``, ``CREATE EXTENSION`` would make the server close the
+    connection (a traceback at every service's start); so that is asked first, and the
+    answer is native partitions, with a warning that says how to have TimescaleDB instead."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        " 'timescaledb' = ANY(string_to_array(replace("
+        "current_setting('shared_preload_libraries'), ' ', ''), ','))"
+    ).fetchone()
+    installed, preloaded = row if row else (False, False)
+    if installed and not preloaded:
+        log.warning(
+            "TimescaleDB is installed in this PostgreSQL but not preloaded: storing in native "
+            "partitions. For TimescaleDB, add shared_preload_libraries = 'timescaledb' to "
+            "postgresql.conf, restart PostgreSQL and migrate a new database (the choice is "
+            "made once, at the first migration)"
+        )
+        return False
+    if not installed:
+        return False
     try:
         with conn.transaction():  # a savepoint: a refusal leaves the migration going
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")

