@@ -31,6 +31,7 @@ from alerts.channels import (
     send_apprise,
     send_apprise_text,
 )
+from alerts.history import SYSTEM, record
 from vigil.wire.messages import PatientMessage
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,8 @@ class Dispatcher:
                 " next_attempt = now() + make_interval(secs => %s) WHERE id = ANY(%s)",
                 (attempts, error[:500], final, backoff, message.ids),
             )
+            if final:
+                self._escalate_now(message, error)
         # Targets and errors name no patient; the body stays in the table.
         log.warning(
             "notification %s: attempt %d failed (%s)%s",
@@ -177,6 +180,22 @@ class Dispatcher:
             error,
             "; marked failed" if final else f"; again in {backoff:.0f} s",
         )
+
+    def _escalate_now(self, message: Message, error: str) -> None:
+        """A care team member who could not be told is a clinical event, not a log line:
+        the alert goes to the next tier at once (the escalation loop's next round), whatever
+        its priority, and its history says why."""
+        failed = self.conn.execute(
+            "UPDATE alert SET escalate_at = now(), updated = now()"
+            " WHERE id IN (SELECT alert FROM notification"
+            "              WHERE id = ANY(%s) AND audience = 'care_team')"
+            " AND state = 'triggered' AND inhibited_by IS NULL RETURNING id",
+            (message.ids,),
+        ).fetchall()
+        for (alert_id,) in failed:
+            record(
+                self.conn, alert_id, "delivery_failed", SYSTEM, f"{message.channel}: {error}"[:300]
+            )
 
 
 def _group_key(keys: list[str]) -> str:

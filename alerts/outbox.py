@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ from alerts.history import SYSTEM, record
 from alerts.model import CARE_TEAM, PATIENT, Priority, kind_of
 from vigil.wire.events import AnalyticsEvent
 from vigil.wire.times import iso
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,27 @@ def escalate(conn: psycopg.Connection, channels: Channels) -> list[int]:
         else:
             conn.execute("UPDATE alert SET escalate_at = NULL WHERE id = %s", (alert_id,))
             record(conn, alert_id, "escalation_exhausted", SYSTEM, f"no tier after {tier}")
+            _if_nobody_was_told(conn, alert_id)
     return escalated
+
+
+def _if_nobody_was_told(conn: psycopg.Connection, alert_id: int) -> None:
+    """Every tier tried and not one care-team notification went through: the team cannot
+    be reached, which the deployment's administrators must hear of (an ERROR for their log
+    alerting, and the alert's history)."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'failed')"
+        " FROM notification WHERE alert = %s AND audience = 'care_team'",
+        (alert_id,),
+    ).fetchone()
+    if row is not None and row[0] == 0 and row[1] > 0:
+        record(conn, alert_id, "team_unreachable", SYSTEM, f"{row[1]} notifications failed")
+        log.error(
+            "alert %s: no one of the care team could be told (%d notifications failed); "
+            "check the team's contacts and channels",
+            alert_id,
+            row[1],
+        )
 
 
 def _tell_tier(

@@ -167,3 +167,46 @@ def test_a_messages_file_with_a_mistake_is_refused(
     path.write_text(json.dumps(document))
     with pytest.raises(ValueError, match=words):
         load_patient_messages(path)
+
+
+def failed_deliveries(conn: psycopg.Connection, rounds: int) -> None:
+    dispatcher = Dispatcher(conn, "unused", lambda *_: None, max_attempts=2)
+    for _ in range(rounds):
+        dispatcher.run_once()
+        conn.execute("UPDATE notification SET next_attempt = now() WHERE state = 'pending'")
+
+
+def changes(conn: psycopg.Connection, alert_id: int) -> list[str]:
+    rows = conn.execute("SELECT change FROM alert_change WHERE alert = %s ORDER BY id", (alert_id,))
+    return [c for (c,) in rows]
+
+
+def test_a_delivery_that_failed_escalates_at_once_whatever_the_priority(
+    conn: psycopg.Connection, receiver: Receiver
+) -> None:
+    receiver.fail_first = 2  # nurse-a's two attempts
+    ward(conn, receiver)
+    alert_id = open_alert(conn, "hr_news2_red_high")  # medium: it would not escalate by time
+    failed_deliveries(conn, 2)
+    with conn.transaction():
+        assert escalate(conn, CHANNELS) == [alert_id]  # no waiting for a timeout
+    deliver(conn)
+    answered = [(r["path"], r["answered"]) for r in receiver.requests]
+    assert answered == [("/nurse-a", 503), ("/nurse-a", 503), ("/doctor-b", 200)]
+    assert changes(conn, alert_id)[-2:] == ["delivery_failed", "escalated"]
+
+
+def test_a_team_nobody_of_which_can_be_told_is_reported(
+    conn: psycopg.Connection, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.fail_first = 100
+    ward(conn, receiver)
+    alert_id = open_alert(conn)
+    failed_deliveries(conn, 2)
+    with conn.transaction():
+        assert escalate(conn, CHANNELS) == [alert_id]
+    failed_deliveries(conn, 2)
+    with conn.transaction(), caplog.at_level("ERROR"):
+        assert escalate(conn, CHANNELS) == []
+    assert changes(conn, alert_id)[-2:] == ["escalation_exhausted", "team_unreachable"]
+    assert "no one of the care team could be told" in caplog.text
