@@ -102,6 +102,11 @@ def register(commands: Commands) -> None:
     ingest.add_argument(
         "--gateways", type=positive_int, default=100, help="gateways sending them (100)"
     )
+    ingest.add_argument(
+        "--timescaledb",
+        action="store_true",
+        help="into a hypertable (TimescaleDB installed in the embedded PostgreSQL)",
+    )
     ingest.set_defaults(run=_ingest)
 
     api = components.add_parser(
@@ -183,11 +188,20 @@ def _latency(args: argparse.Namespace, _settings: Settings) -> int:
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from bench.ingest import IngestBench
+    from vigil.embedded.postgres import has_extension
     from vigil.wire.batch import MAX_READINGS
 
     if args.batch > MAX_READINGS:
         raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")
-    return _report(IngestBench(args.readings, args.batch, args.gateways, settings).run)
+    if args.timescaledb and not has_extension("timescaledb"):
+        raise UserError(
+            "--timescaledb: TimescaleDB is not installed in the embedded PostgreSQL; "
+            "install it with ../shared/timescaledb/install.sh .venv (or make timescaledb)"
+        )
+    bench = IngestBench(
+        args.readings, args.batch, args.gateways, settings, timescaledb=args.timescaledb
+    )
+    return _report(bench.run)
 
 
 def _api(args: argparse.Namespace, _settings: Settings) -> int:

@@ -80,6 +80,11 @@ def fleet_batches(
         seq += 1
 
 
+TIMESCALEDB = {"shared_preload_libraries": "timescaledb", "timescaledb.max_background_workers": "0"}
+"""The server of the TimescaleDB variant: the extension preloaded, its jobs idle (the
+compression and refresh policies do not run during a two-minute benchmark anyway)."""
+
+
 class IngestBench:
     def __init__(
         self,
@@ -88,7 +93,10 @@ class IngestBench:
         gateways: int,
         settings: Settings,
         progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+        timescaledb: bool = False,
     ) -> None:
+        """``timescaledb``: store into a hypertable, on a server that preloads it."""
+        self.timescaledb = timescaledb
         self.readings = readings
         self.batch_readings = batch_readings
         self.gateways = gateways
@@ -96,7 +104,8 @@ class IngestBench:
         self.progress = progress
 
     def run(self) -> dict[str, Any]:
-        with private_stack("vigil-bench-") as (folder, database_url, mqtt_url):
+        server = TIMESCALEDB if self.timescaledb else None
+        with private_stack("vigil-bench-", server) as (folder, database_url, mqtt_url):
             return self._run(folder, database_url, mqtt_url)
 
     def _run(self, folder: Path, database_url: str, mqtt_url: str) -> dict[str, Any]:
@@ -131,6 +140,8 @@ class IngestBench:
                 "SELECT sum(readings * deliveries), sum(stored) FROM ingest_batch"
             ).fetchone() or (0, 0)
         copy_limit = self._copy_limit(database_url, [p for _, p in payloads])
+        with psycopg.connect(database_url) as conn:
+            (storage,) = conn.execute("SELECT vigil_storage()").fetchone() or ("",)
         rate = self.readings / elapsed
         return {
             "readings": self.readings,
@@ -141,6 +152,7 @@ class IngestBench:
             "readings_per_s": round(rate),
             "copy_limit_per_s": round(copy_limit),
             "ratio": round(rate / copy_limit, 3),
+            "storage": storage,
             "peak_rss_mb": peak_rss_mb,
             "lost": self.readings - int(stored),
             "duplicates": int(delivered or 0) - int(kept or 0),

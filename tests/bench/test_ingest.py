@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.ingest import IngestBench, fleet_batches
+from vigil.embedded.postgres import has_extension
 from vigil.metrics import BY_ID
 from vigil.settings import Settings
 
@@ -37,3 +38,13 @@ def test_a_short_run_stores_everything_once() -> None:
     assert result["ratio"] == pytest.approx(ratio, rel=0.01)
     assert result["peak_rss_mb"] > 20
     assert lines == ["80 batches of up to 250 readings ready"]
+    assert result["storage"] == "partitions"
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_the_timescaledb_variant_stores_into_a_hypertable() -> None:
+    if not has_extension("timescaledb"):
+        pytest.skip("TimescaleDB is not installed in the embedded PostgreSQL (make timescaledb)")
+    result = IngestBench(5_000, 250, 5, Settings(), progress=lambda _: None, timescaledb=True).run()
+    assert (result["lost"], result["duplicates"], result["storage"]) == (0, 0, "timescaledb")
