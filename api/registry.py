@@ -62,6 +62,20 @@ def sensors(conn: psycopg.Connection, patients: Iterable[str]) -> list[SensorVer
     return [SensorVersion(*r) for r in rows]
 
 
+def sensors_and_gateways(
+    conn: psycopg.Connection, patients: Iterable[str], addresses: Iterable[str] | None = None
+) -> tuple[list[SensorVersion], list[Gateway]]:
+    """The patients' sensors now (only those with ``addresses``, when given) and the
+    gateways those are on."""
+    found = sensors(conn, patients)
+    if addresses is not None:
+        wanted = set(addresses)
+        found = [s for s in found if s.address in wanted]
+    on = {s.gateway for s in found if s.gateway}
+    whose = {s.patient for s in found if s.patient}
+    return found, [g for g in gateways(conn, patients=whose) if g.id in on] if on else []
+
+
 def sensor_history(conn: psycopg.Connection, resource_id: str) -> list[SensorVersion]:
     """Every version of the sensor with this FHIR id, newest first ([] if none)."""
     address = sensor_address(conn, resource_id)

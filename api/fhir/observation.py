@@ -30,6 +30,10 @@ _ID = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+ROW_COLUMNS = "patient, metric, effective, value, flags, device, received"
+"""The observation columns a :class:`Row` is made of, in its order."""
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     patient: str

@@ -140,9 +140,7 @@ def search_devices(
     if not access.sees(patient):
         return FhirJSON(searchset([], base, self_url, 0, outcome=outcome))
     access.touch([patient])
-    sensors = registry.sensors(conn, [patient])
-    on = {s.gateway for s in sensors if s.gateway}
-    gateways = [g for g in registry.gateways(conn, patients=[patient]) if g.id in on]
+    sensors, gateways = registry.sensors_and_gateways(conn, [patient])
     found = [
         render_sensor(s)
         for s in sensors

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from api.deps import Access, Connection, require
 from api.fhir.bundle import searchset
 from api.fhir.capability import PATIENT_PARAMS, Interaction, SearchParam
-from api.fhir.observation import Row, render_observation
+from api.fhir.observation import ROW_COLUMNS, Row, render_observation
 from api.fhir.outcome import FhirError
 from api.fhir.response import FhirJSON, fhir_base, here
 from api.fhir.search import observations as search
@@ -98,7 +98,7 @@ def last_n(
     resources = []
     for metric in sorted(query.metrics):
         rows = conn.execute(
-            "SELECT patient, metric, effective, value, flags, device, received FROM observation"
+            f"SELECT {ROW_COLUMNS} FROM observation"
             f" WHERE patient = %s AND metric = %s AND {where.sql}"
             " ORDER BY effective DESC, device DESC LIMIT %s",
             [query.patient, metric, *where.args, most],

@@ -12,7 +12,13 @@ from api import registry
 from api.deps import Access, Connection, require
 from api.fhir.bundle import searchset
 from api.fhir.capability import Interaction
-from api.fhir.observation import Row, device_tag, parse_observation_id, render_observation
+from api.fhir.observation import (
+    ROW_COLUMNS,
+    Row,
+    device_tag,
+    parse_observation_id,
+    render_observation,
+)
 from api.fhir.outcome import FhirError
 from api.fhir.response import FhirJSON, fhir_base, here, read_response
 from api.fhir.search import observations as search
@@ -33,7 +39,6 @@ from api.routes.searching import (
 from vigil.metrics import CATALOGUE
 
 router = APIRouter(prefix="/fhir")
-_COLUMNS = "patient, metric, effective, value, flags, device, received"
 PROFILES = tuple(dict.fromkeys(m.profile for m in CATALOGUE if m.profile))
 READ = Interaction("Observation", "read", profiles=PROFILES)
 SEARCH = search.OBSERVATION.interaction("Observation", PROFILES)
@@ -53,7 +58,7 @@ def read_observation(
     if key is not None and access.sees(key.patient):
         access.touch([key.patient])
         rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM observation"
+            f"SELECT {ROW_COLUMNS} FROM observation"
             " WHERE patient = %s AND metric = %s AND effective = %s",
             (key.patient, key.metric, key.effective),
         ).fetchall()

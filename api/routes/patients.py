@@ -103,11 +103,8 @@ def _revincluded(
     and the caller may read those."""
     included: list[dict[str, Any]] = []
     if whose and "Device:patient" in wanted and may_read(access, "Device"):
-        sensors = registry.sensors(conn, whose)
-        included += [render_sensor(s) for s in sensors]
-        on = {s.gateway for s in sensors if s.gateway}
-        gateways = registry.gateways(conn, patients=whose)
-        included += [render_gateway(g) for g in gateways if g.id in on]
+        sensors, gateways = registry.sensors_and_gateways(conn, whose)
+        included += [render_sensor(s) for s in sensors] + [render_gateway(g) for g in gateways]
     if whose and "Flag:patient" in wanted and may_read(access, "Flag"):
         for patient in whose:
             flags = page_of_patient(conn, patient, STATES["open"], ("TRUE", []), None, _OPEN_FLAGS)

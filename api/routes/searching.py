@@ -97,11 +97,5 @@ def include_devices(
     gateways they are on."""
     if not (may_read(access, "Device") and access.sees(patient)):
         return []
-    wanted = set(addresses)
-    mine = [s for s in registry.sensors(conn, [patient]) if s.address in wanted]
-    gateways = {s.gateway for s in mine if s.gateway}
-    found = [render_sensor(s) for s in mine]
-    found += [
-        render_gateway(g) for g in registry.gateways(conn, patients=[patient]) if g.id in gateways
-    ]
-    return found
+    sensors, gateways = registry.sensors_and_gateways(conn, [patient], addresses)
+    return [render_sensor(s) for s in sensors] + [render_gateway(g) for g in gateways]

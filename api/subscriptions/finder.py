@@ -32,7 +32,8 @@ import psycopg
 from alerts.queries import read_alert
 from api.access.policy import Compartment
 from api.fhir.flag import render_flag
-from api.fhir.observation import Row, observation_id, render_observation
+from api.fhir.observation import ROW_COLUMNS, Row, observation_id, render_observation
+from api.fhir.search.paging import OLDEST_OPEN_TRANSACTION
 from api.subscriptions import store
 from api.subscriptions.owners import may_see, reach
 from api.subscriptions.resources import Subscription
@@ -45,10 +46,8 @@ MAX_WINDOW_S = 60.0
 LAGGING_S = 60.0
 """A bound this far behind the clock is logged: an open transaction is holding it back."""
 _BOUND = (
-    "SELECT clock_timestamp(), least(clock_timestamp() - interval '1 second',"
-    " (SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database()"
-    "  AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-    "  AND (backend_xid IS NOT NULL OR xact_start > clock_timestamp() - interval '60 seconds')))"
+    "SELECT clock_timestamp(),"
+    f" least(clock_timestamp() - interval '1 second', {OLDEST_OPEN_TRANSACTION})"
 )
 _ALERT_TOPICS = [t for t in TOPICS.values() if t.source == "alert_change"]
 
@@ -142,17 +141,9 @@ class Finder:
         found = 0
         if subs:
             rows = [
-                Row(
-                    patient=r[0],
-                    metric=r[1],
-                    effective=r[2],
-                    value=r[3],
-                    flags=r[4],
-                    device=r[5],
-                    received=r[6],
-                )
+                Row(*r)
                 for r in self.conn.execute(
-                    "SELECT patient, metric, effective, value, flags, device, received"
+                    f"SELECT {ROW_COLUMNS}"
                     " FROM observation WHERE received >= %s AND received < %s"
                     " AND patient = ANY(%s) ORDER BY received, patient, metric, effective, device",
                     (start, end, sorted({s.patient for s in subs if s.patient})),

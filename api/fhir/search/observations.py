@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from api.fhir.capability import SearchParam
-from api.fhir.observation import ObservationKey, category_of, parse_observation_id
+from api.fhir.observation import ROW_COLUMNS, ObservationKey, category_of, parse_observation_id
 from api.fhir.search.controls import Controls, Searchable
 from api.fhir.search.paging import Cursor
 from api.fhir.search.values import (
@@ -72,7 +72,6 @@ OBSERVATION = Searchable(
     counts=True,
 )
 MAX_IDS = 100
-_COLUMNS = "patient, metric, effective, value, flags, device, received"
 _ORDER_KEYS = "effective, metric, device"
 
 
@@ -207,12 +206,12 @@ def page_sql(
         where = join(conditions)
         bounded = "" if limit is None else " LIMIT %s"
         parts.append(
-            f"(SELECT {_COLUMNS} FROM observation WHERE {where.sql}"
+            f"(SELECT {ROW_COLUMNS} FROM observation WHERE {where.sql}"
             f" ORDER BY effective {order}, device {order}{bounded})"
         )
         args += where.args + ([] if limit is None else [limit])
     if not parts:
-        return f"SELECT {_COLUMNS} FROM observation WHERE FALSE", []
+        return f"SELECT {ROW_COLUMNS} FROM observation WHERE FALSE", []
     merged = " UNION ALL ".join(parts)
     ordered = ", ".join(f"{k} {order}" for k in _ORDER_KEYS.split(", "))
     bounded = "" if limit is None else " LIMIT %s"

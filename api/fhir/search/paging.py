@@ -9,7 +9,7 @@ walk therefore returns exactly the rows received before its snapshot, each once,
 arrives while it goes on, in either sort order.
 
 The snapshot is taken on the first page as the start of the oldest transaction still open
-in the database (at most a minute back), not simply ``now()``: a row carries its
+that may still write (:data:`OLDEST_OPEN_TRANSACTION`), not simply ``now()``: a row carries its
 transaction's start time as ``received``, so a transaction that began before the first page
 and commits after it must not put rows behind the walk. Seeing other sessions' transaction
 starts needs the ``pg_read_all_stats`` role (or the same role as the writers); without it
@@ -33,12 +33,16 @@ import psycopg
 
 from api.fhir.search.values import SearchError
 
-_SNAPSHOT = """
-SELECT least(now(), coalesce(min(xact_start), now()))
-FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND xact_start IS NOT NULL AND xact_start > now() - interval '1 minute'
-"""
+OLDEST_OPEN_TRANSACTION = (
+    "(SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database()"
+    "  AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    "  AND (backend_xid IS NOT NULL OR xact_start > clock_timestamp() - interval '60 seconds'))"
+)
+"""The start of the oldest other transaction that may still commit rows stamped earlier:
+one that has written, or any begun in the last minute (a reader idle for longer holds no
+one back). NULL when there is none; what exact walks and the subscriptions' finder are
+bounded by."""
+_SNAPSHOT = f"SELECT least(now(), coalesce({OLDEST_OPEN_TRANSACTION}, now()))"
 
 
 @dataclass(frozen=True, slots=True)
