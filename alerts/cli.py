@@ -97,7 +97,7 @@ def _service(settings: Settings) -> int:
     stop = stop_event()
     try:
         service = AlertsService(settings)
-    except ValueError as exc:  # a messages file that cannot be used, named
+    except ValueError as exc:  # a messages file or admin URL that cannot be used, named
         raise UserError(str(exc)) from None
     counters = service.run(stop)
     log.info("alerts stopped: %s", counters)
@@ -148,6 +148,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
                 "triggered": str(a.triggered_at),
                 "cleared": str(a.cleared_at) if a.cleared_at else None,
                 "failed_notifications": a.failed_notifications,
+                "team_unreachable": a.team_unreachable,
             }
             for a in alerts
         ]
@@ -162,6 +163,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
             if a.failed_notifications
             else ""
         )
+        if a.team_unreachable:
+            flags += " (TEAM UNREACHABLE: nobody of the care team was told; tell them)"
         cleared = "" if a.cleared_at is None else f", cleared {a.cleared_at:%H:%M:%S}"
         if a.cleared_at is not None and a.state == "triggered" and a.priority == "high":
             cleared += " (unacknowledged: `vigil alerts ack`)"

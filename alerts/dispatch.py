@@ -9,7 +9,9 @@ delivery that fails is tried again after 2, 4, 8 ... seconds (at most 5 minutes 
 after ``max_attempts`` it is marked failed, with its last error, for a person to see, never
 silently dropped. Every attempt of one notification carries the same idempotency key, so a
 receiver that got it before a crash (or before a lost answer) can tell a repeat. MQTT
-notifications count as delivered when the broker has them.
+notifications count as delivered when the broker has them. A report to the administrators
+(:mod:`alerts.admins`) that fails for good is an ERROR and stays failed: there is nobody
+further to tell.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from alerts.admins import send_report
 from alerts.channels import (
     DeliveryError,
     highest,
@@ -32,6 +35,7 @@ from alerts.channels import (
     send_apprise_text,
 )
 from alerts.history import SYSTEM, record
+from alerts.model import ADMIN
 from vigil.wire.messages import PatientMessage
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,7 @@ class Message:
     ids: list[int]
     channel: str
     target: str
+    audience: str
     patient: str
     bodies: list[dict[str, Any]]
     key: str
@@ -104,12 +109,13 @@ class Dispatcher:
                 ids=[r[0] for r in group],
                 channel=channel,
                 target=target,
+                audience=audience,
                 patient=patient,
                 bodies=[r[6] for r in group],
                 key=group[0][7] if len(group) == 1 else _group_key([r[7] for r in group]),
                 attempts=max(r[8] for r in group),
             )
-            for (channel, target, _audience, patient, _created), group in groups.items()
+            for (channel, target, audience, patient, _created), group in groups.items()
         ]
 
     def _attempt_all(self, messages: list[Message]) -> list[tuple[Message, str | None]]:
@@ -130,6 +136,9 @@ class Dispatcher:
         return outcomes
 
     def _deliver(self, m: Message) -> None:
+        if m.audience == ADMIN:
+            send_report(m.target, m.bodies, m.key)
+            return
         if "text" in m.bodies[0]:  # to the patient: their messages, each said once
             text = " ".join(dict.fromkeys(b["text"] for b in m.bodies))
             if m.channel == "apprise":
@@ -173,6 +182,16 @@ class Dispatcher:
             if final:
                 self._escalate_now(message, error)
         # Targets and errors name no patient; the body stays in the table.
+        if final and message.audience == ADMIN:
+            log.error(
+                "report %s to the administrators (alert %s) failed %d times (%s); kept as"
+                " failed, not retried: check VIGIL_ALERTS_ADMIN_URLS, and the alert's team",
+                ",".join(map(str, message.ids)),
+                ",".join(str(b["alert"]) for b in message.bodies),
+                attempts,
+                error,
+            )
+            return
         log.warning(
             "notification %s: attempt %d failed (%s)%s",
             ",".join(map(str, message.ids)),

@@ -28,6 +28,8 @@ class State(StrEnum):
 
 CARE_TEAM = "care_team"
 PATIENT = "patient"
+ADMIN = "admin"
+"""The deployment's administrators: told when nobody of a care team could be (alerts.admins)."""
 
 
 @dataclass(frozen=True, slots=True)

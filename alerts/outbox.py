@@ -5,8 +5,9 @@ When an alert is first told, and again each time its episode worsens, the care t
 webhooks and the first tier of its members are owed a message (low priority waits out the
 team's quiet hours), and the patient their plain-language message on their gateway's inbox
 and their own channels. A high-priority alert nobody acknowledges in time is owed to the
-next tier (:func:`escalate`). Each notification has an idempotency key that is the same for
-every attempt and names no address.
+next tier (:func:`escalate`); when every tier was tried and nobody of the team could be told,
+the administrators are owed a report (:mod:`alerts.admins`). Each notification has an
+idempotency key that is the same for every attempt and names no address.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 
 import psycopg
 
+from alerts import admins
 from alerts.history import SYSTEM, record
-from alerts.model import CARE_TEAM, PATIENT, Priority, kind_of
+from alerts.model import ADMIN, CARE_TEAM, PATIENT, Priority, kind_of
 from vigil.wire.events import AnalyticsEvent
 from vigil.wire.times import iso
 
@@ -43,6 +45,9 @@ class Channels:
     its latch whose condition comes back after as long is told again."""
     patient_messages: Mapping[str, str] = field(default_factory=dict)
     """What patients are told, per rule, where it differs from alerts.model's wording."""
+    admin_urls: tuple[str, ...] = ()
+    """The administrators' apprise URLs, told of a care team nobody of which could be told;
+    none: that is only logged."""
 
 
 def notify(
@@ -105,27 +110,47 @@ def escalate(conn: psycopg.Connection, channels: Channels) -> list[int]:
         else:
             conn.execute("UPDATE alert SET escalate_at = NULL WHERE id = %s", (alert_id,))
             record(conn, alert_id, "escalation_exhausted", SYSTEM, f"no tier after {tier}")
-            _if_nobody_was_told(conn, alert_id)
+            _if_nobody_was_told(conn, alert_id, revision, channels)
     return escalated
 
 
-def _if_nobody_was_told(conn: psycopg.Connection, alert_id: int) -> None:
-    """Every tier tried and not one care-team notification went through: the team cannot
-    be reached, which the deployment's administrators must hear of (an ERROR for their log
-    alerting, and the alert's history)."""
+def _if_nobody_was_told(
+    conn: psycopg.Connection, alert_id: int, revision: int, channels: Channels
+) -> None:
+    """Every tier tried and every care-team notification of this telling failed (none went
+    through, none is still being tried): the team cannot be reached, which the deployment's
+    administrators must hear of, once per telling: the alert's history, an ERROR for their
+    log alerting, and a report on their channel, all in the caller's transaction (a crash
+    before its commit leaves the alert due, to be found again). The escalation pass also
+    finds an exhausted alert again whenever a delivery of it fails for good, one of an
+    earlier telling too; the mark on the alert keeps the report to one."""
     row = conn.execute(
-        "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'failed')"
-        " FROM notification WHERE alert = %s AND audience = 'care_team'",
+        "SELECT count(*) FILTER (WHERE state <> 'failed'), count(*) FILTER (WHERE state = 'failed')"
+        " FROM notification WHERE alert = %s AND revision = %s AND audience = 'care_team'",
+        (alert_id, revision),
+    ).fetchone()
+    if row is None or row[0] > 0 or row[1] == 0:
+        return
+    first = conn.execute(
+        "UPDATE alert SET unreachable_revision = revision, updated = now() WHERE id = %s"
+        " AND unreachable_revision IS DISTINCT FROM revision RETURNING id",
         (alert_id,),
     ).fetchone()
-    if row is not None and row[0] == 0 and row[1] > 0:
-        record(conn, alert_id, "team_unreachable", SYSTEM, f"{row[1]} notifications failed")
-        log.error(
-            "alert %s: no one of the care team could be told (%d notifications failed); "
-            "check the team's contacts and channels",
-            alert_id,
-            row[1],
-        )
+    if first is None:
+        return
+    record(conn, alert_id, "team_unreachable", SYSTEM, f"{row[1]} notifications failed")
+    body = admins.report(conn, alert_id, revision)
+    for url in channels.admin_urls:
+        _owe(conn, alert_id, revision, "apprise", url, ADMIN, body)
+    log.error(
+        "alert %s: no one of the care team could be told (team %s, %d notifications failed); %s",
+        alert_id,
+        body["team"] or "(none: webhooks only)",
+        row[1],
+        "reported to the administrators"
+        if channels.admin_urls
+        else "no administrators' channel to report it to (VIGIL_ALERTS_ADMIN_URLS)",
+    )
 
 
 def _tell_tier(

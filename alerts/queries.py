@@ -56,6 +56,9 @@ class Alert:
     description: str
     """What the rule says, in the words of the scale the patient was judged on."""
     failed_notifications: int
+    team_unreachable: bool
+    """Nobody of the care team could be told of it as it is now (reported to the
+    administrators, when they have a channel)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times in ISO 8601, the event's own evidence as ``evidence``."""
@@ -71,7 +74,8 @@ _COLUMNS = (
     "id, patient, family, rule, rules, active, repetitions, revision, priority, state,"
     " inhibited_by, triggered_at, onset, cleared_at, snoozed_until, tier, gateway, evidence,"
     " updated, description,"
-    " (SELECT count(*) FROM notification n WHERE n.alert = alert.id AND n.state = 'failed')"
+    " (SELECT count(*) FROM notification n WHERE n.alert = alert.id AND n.state = 'failed'),"
+    " coalesce(unreachable_revision = revision, false)"
 )
 
 
@@ -170,11 +174,14 @@ def notifications_of_patient(
     before: int | None = None,
 ) -> list[Notification]:
     """Newest first, older than notification ``before`` when given; ``where``: a further
-    condition on the notification's columns (``n.``), with its arguments."""
+    condition on the notification's columns (``n.``), with its arguments. Reports to the
+    administrators are not among them: they are about the service, not the patient's care
+    (an alert's own notifications list them)."""
     condition, args = where
     rows = conn.execute(
         f"SELECT {_NOTIFICATION_COLUMNS} FROM notification n JOIN alert a ON a.id = n.alert"
-        f" WHERE a.patient = %s AND {condition} AND (%s::bigint IS NULL OR n.id < %s)"
+        f" WHERE a.patient = %s AND n.audience <> 'admin' AND {condition}"
+        " AND (%s::bigint IS NULL OR n.id < %s)"
         " ORDER BY n.id DESC LIMIT %s",
         (patient, *args, before, before, limit),
     ).fetchall()

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 import psycopg
 
+from alerts.admins import admin_urls
 from alerts.channels import DeliveryError
 from alerts.dispatch import Dispatcher
 from alerts.model import load_patient_messages
 from alerts.outbox import Channels, escalate
 from alerts.store import auto_resolve, release_inhibitions, take_event
 from vigil import mqtt as vigil_mqtt
+from vigil.db.connection import connect_retrying, first_line
 from vigil.db.migrate import migrate
 from vigil.mqtt.inbox import Inbox
 from vigil.settings import Settings
@@ -67,6 +69,7 @@ class AlertsService:
         path = settings.alerts_messages_file
         self.channels = Channels(
             care_team_webhooks=urls,
+            admin_urls=admin_urls(settings.alerts_admin_urls),
             escalate_after_s=settings.alerts_escalate_after_s,
             clear_for_s=settings.alerts_auto_resolve_s,
             patient_messages=load_patient_messages(path) if path else {},
@@ -81,7 +84,15 @@ class AlertsService:
         self._dispatch_error: BaseException | None = None
 
     def run(self, stop: threading.Event) -> AlertsCounters:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
+        if not self.channels.admin_urls:
+            log.warning(
+                "no administrators' channel (VIGIL_ALERTS_ADMIN_URLS): a care team nobody of "
+                "which can be told of an alert will only be logged (team_unreachable, an ERROR)"
+            )
+        conn = connect_retrying(self.database_url, stop, autocommit=True)
+        if conn is None:
+            return self.counters
+        try:
             with conn.transaction():
                 migrate(conn)
             self._client = vigil_mqtt.service_session(
@@ -97,52 +108,82 @@ class AlertsService:
             dispatch = threading.Thread(target=self._dispatch, args=(stop,), name="dispatch")
             dispatch.start()
             try:
-                self._intake(conn, stop)
+                conn = self._intake(conn, stop)
             finally:
                 self._halt.set()
                 self._owed.set()
                 dispatch.join()
                 vigil_mqtt.end_session(self._client, self._status_topic)
+        finally:
+            if conn is not None:
+                conn.close()
         if self._dispatch_error is not None:
             raise RuntimeError("the dispatcher failed") from self._dispatch_error
         return self.counters
 
-    def _intake(self, conn: psycopg.Connection, stop: threading.Event) -> None:
+    def _intake(self, conn: psycopg.Connection, stop: threading.Event) -> psycopg.Connection | None:
+        """Events in, until the service stops. The database going away (a restart, a
+        crashed backend) is waited out: the events taken and not committed are kept and
+        stored once it is back, and acknowledged only then. Returns the connection in use."""
         resolved_at = 0.0
+        messages: list[mqtt.MQTTMessage] = []
         while not stop.is_set():
-            messages = self._inbox.take(0.2, 50, 4 * 2**20)
-            if messages:
-                self._handle(conn, messages)
-            if time.monotonic() >= resolved_at + RESOLVE_EVERY_S:
-                with conn.transaction():
-                    auto_resolve(conn, self.settings.alerts_auto_resolve_s)
-                    escalated = escalate(conn, self.channels)
-                    released = release_inhibitions(conn, self.channels)
-                if escalated or released:
-                    self._owed.set()
-                resolved_at = time.monotonic()
+            try:
+                messages = messages or self._inbox.take(0.2, 50, 4 * 2**20)
+                if messages:
+                    self._handle(conn, messages)
+                    messages = []
+                if time.monotonic() >= resolved_at + RESOLVE_EVERY_S:
+                    with conn.transaction():
+                        auto_resolve(conn, self.settings.alerts_auto_resolve_s)
+                        escalated = escalate(conn, self.channels)
+                        released = release_inhibitions(conn, self.channels)
+                    if escalated or released:
+                        self._owed.set()
+                    resolved_at = time.monotonic()
+            except psycopg.OperationalError as exc:
+                log.warning("database error (%s); reconnecting", first_line(exc))
+                conn.close()
+                reconnected = connect_retrying(self.database_url, stop, autocommit=True)
+                if reconnected is None:
+                    return None
+                conn = reconnected
+        return conn
 
     def _dispatch(self, stop: threading.Event) -> None:
-        """Until the service stops; a failure here stops the service too, rather than leave
+        """Until the service stops, on a connection of its own, which it opens again when
+        the database went away; any other failure stops the service too, rather than leave
         it taking events in that nobody will be told of."""
         try:
-            with psycopg.connect(self.database_url, autocommit=True) as conn:
-                dispatcher = Dispatcher(
-                    conn,
-                    self.settings.alerts_webhook_secret,
-                    self._publish_inbox,
-                    self.settings.alerts_max_attempts,
-                )
-                while not self._halt.is_set():
-                    self._owed.clear()
-                    delivered = dispatcher.run_once()
-                    self.counters.delivered += delivered
-                    if not delivered:
-                        self._owed.wait(RETRY_EVERY_S)
+            while not self._halt.is_set():
+                conn = connect_retrying(self.database_url, self._halt, autocommit=True)
+                if conn is None:
+                    return
+                try:
+                    with conn:
+                        self._deliver_until_halted(conn)
+                except psycopg.OperationalError as exc:
+                    log.warning(
+                        "the dispatcher lost the database (%s); reconnecting", first_line(exc)
+                    )
         except BaseException as exc:
             log.exception("the dispatcher failed; stopping")
             self._dispatch_error = exc
             stop.set()
+
+    def _deliver_until_halted(self, conn: psycopg.Connection) -> None:
+        dispatcher = Dispatcher(
+            conn,
+            self.settings.alerts_webhook_secret,
+            self._publish_inbox,
+            self.settings.alerts_max_attempts,
+        )
+        while not self._halt.is_set():
+            self._owed.clear()
+            delivered = dispatcher.run_once()
+            self.counters.delivered += delivered
+            if not delivered:
+                self._owed.wait(RETRY_EVERY_S)
 
     def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe(EVENTS, qos=1)

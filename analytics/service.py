@@ -37,6 +37,7 @@ from analytics.admission import Admission
 from analytics.checkpoint import load_checkpoint, save_checkpoint
 from analytics.config import load_patient_rules
 from analytics.engine import Engine, PatientEvent
+from analytics.hearing import Hearing
 from analytics.replay import read_stored
 from vigil import mqtt as vigil_mqtt
 from vigil.mqtt.inbox import Inbox
@@ -100,6 +101,7 @@ class AnalyticsService:
         self._status_topic = service_status(self.client_id)
         self._client: mqtt.Client | None = None
         self._gateway_of_patient: dict[str, str] = {}
+        self.hearing = Hearing(self.engine.silence.stale_ms / 1000)
 
     def _load(self) -> Engine:
         """The checkpoint's state under the rules as configured now. A configuration file
@@ -141,7 +143,8 @@ class AnalyticsService:
                     self.handle(messages)
                 if time.monotonic() >= ticked + 1.0:
                     ticked = time.monotonic()
-                    self.publish(self.engine.tick(time.time_ns() // 1_000_000))
+                    if self.hearing.may_judge(ticked, self._client.is_connected()):
+                        self.publish(self.engine.tick(time.time_ns() // 1_000_000))
                 if time.monotonic() >= due:
                     self.save()
                     due = time.monotonic() + self.settings.analytics_checkpoint_s
@@ -152,6 +155,7 @@ class AnalyticsService:
         return self.counters
 
     def _subscribe(self, client: mqtt.Client) -> None:
+        self.hearing.heard_again(time.monotonic())
         client.subscribe(ALL.readings, qos=1)
         status = ServiceStatus(Presence.ONLINE, self.settings.analytics_shard)
         vigil_mqtt.announce(client, self._status_topic, status)

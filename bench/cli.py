@@ -107,7 +107,23 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="into a hypertable (TimescaleDB installed in the embedded PostgreSQL)",
     )
+    ingest.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="into this (empty) database instead of an embedded one, whatever its storage",
+    )
     ingest.set_defaults(run=_ingest)
+
+    storage = components.add_parser(
+        "storage",
+        help="bytes per patient-day of oximeter data, raw and compressed (TimescaleDB), "
+        "and in native partitions",
+    )
+    storage.add_argument("--patients", type=positive_int, default=1000, help="patients (1000)")
+    storage.add_argument(
+        "--hours", type=positive_int, default=24, help="hours of 1 Hz SpO2 and pulse rate (24)"
+    )
+    storage.set_defaults(run=_storage)
 
     api = components.add_parser(
         "api", help="an ordinary request's latency with and without open alert streams"
@@ -128,6 +144,55 @@ def register(commands: Commands) -> None:
     )
     fhir.add_argument("--requests", type=positive_int, default=300, help="timed requests (300)")
     fhir.set_defaults(run=_fhir)
+
+    web = components.add_parser(
+        "web",
+        help="page loads in headless Chromium: the central station, a patient's trends, "
+        "a patient's own view",
+    )
+    web.add_argument(
+        "--patients", type=positive_int, default=200, help="patients on the station (200)"
+    )
+    web.add_argument(
+        "--days", type=positive_int, default=30, help="days of one-minute rollup each (30)"
+    )
+    web.add_argument("--repeats", type=positive_int, default=20, help="loads of each page (20)")
+    web.set_defaults(run=_web)
+
+    faults = components.add_parser(
+        "faults",
+        help="the whole pipeline under each fault of the matrix: readings lost or doubled, "
+        "alerts expected, raised and notified (needs root for the network and disk faults)",
+    )
+    faults.add_argument(
+        "--readings", type=positive_int, default=100_000, help="readings per fault (100000)"
+    )
+    faults.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="this fault only (repeatable)"
+    )
+    faults.add_argument(
+        "--outage", type=duration, default=600.0, help="broker_stop: the broker's outage (10m)"
+    )
+    faults.add_argument(
+        "--cut",
+        type=duration,
+        default=120.0,
+        help="network_cut: how long (2m; past 45 s the broker drops the gateway's connection)",
+    )
+    faults.add_argument("--folder", type=Path, help="keep each run's logs and files here")
+    faults.add_argument(
+        "--patients", type=positive_int, default=20, help="patients, two wearables each (20)"
+    )
+    faults.add_argument(
+        "--interval",
+        type=duration,
+        default=0.05,
+        help="between a wearable's measurements (50ms: 20 patients send about 1,200/s)",
+    )
+    faults.add_argument(
+        "--parallel", type=positive_int, default=1, help="faults run side by side (1)"
+    )
+    faults.set_defaults(run=_faults)
 
 
 def _report(run: Callable[[], dict[str, Any]]) -> int:
@@ -193,15 +258,35 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.batch > MAX_READINGS:
         raise UserError(f"--batch {args.batch}: a batch holds at most {MAX_READINGS}")
+    if args.timescaledb and args.database_url:
+        raise UserError("--timescaledb or --database-url: the database is the one or the other")
     if args.timescaledb and not has_extension("timescaledb"):
         raise UserError(
             "--timescaledb: TimescaleDB is not installed in the embedded PostgreSQL; "
             "install it with ../shared/timescaledb/install.sh .venv (or make timescaledb)"
         )
     bench = IngestBench(
-        args.readings, args.batch, args.gateways, settings, timescaledb=args.timescaledb
+        args.readings,
+        args.batch,
+        args.gateways,
+        settings,
+        timescaledb=args.timescaledb,
+        database_url=args.database_url,
     )
     return _report(bench.run)
+
+
+def _storage(args: argparse.Namespace, _settings: Settings) -> int:
+    from bench.storage import StorageBench
+    from vigil.embedded.postgres import has_extension
+
+    if not has_extension("timescaledb"):
+        raise UserError(
+            "bench storage measures TimescaleDB's compression, and TimescaleDB is not "
+            "installed in the embedded PostgreSQL; install it with `make timescaledb` "
+            "(from ../shared/timescaledb)"
+        )
+    return _report(StorageBench(args.patients, args.hours).run)
 
 
 def _api(args: argparse.Namespace, _settings: Settings) -> int:
@@ -221,3 +306,23 @@ def _fhir(args: argparse.Namespace, _settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-fhir-") as folder:
         bench = FhirBench(args.patients, args.days, args.interval, args.requests, Path(folder))
         return _report(bench.run)
+
+
+def _web(args: argparse.Namespace, _settings: Settings) -> int:
+    import tempfile
+
+    from bench.web import WebBench
+
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-web-") as folder:
+        return _report(WebBench(args.patients, args.days, args.repeats, Path(folder)).run)
+
+
+def _faults(args: argparse.Namespace, _settings: Settings) -> int:
+    from bench.faults import FaultBench, Options
+
+    try:
+        options = Options(args.readings, args.outage, args.cut, args.patients, args.interval)
+        bench = FaultBench(options, args.only, args.folder, args.parallel)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return _report(bench.run)

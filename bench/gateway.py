@@ -4,7 +4,8 @@ The wearables run in their own process (`vigil simulate --patients`), which serv
 gateway's Bluetooth controller over a bumble HCI transport; the gateway (`vigil gateway
 --hci`) runs its own Bluetooth host stack, parsers, outbox and MQTT client, so its CPU and
 memory are the gateway's and nobody else's. A private broker sits between the gateway and a
-counting subscriber in this process. With ``--outage`` the broker is stopped for that long
+counting subscriber in this process, which confirms what it got as ingest would (the
+gateway keeps a batch until then). With ``--outage`` the broker is stopped for that long
 once the devices are streaming, then restarted: the backlog must drain in order and whole.
 
 Figures: CPU per reading over the steady window (from the gateway's own status topic:
@@ -44,6 +45,7 @@ from vigil.embedded.processes import (
 from vigil.mqtt import connect
 from vigil.settings import Settings
 from vigil.wire.batch import Batch
+from vigil.wire.commitment import Commitment
 from vigil.wire.errors import WireError
 from vigil.wire.status import DeviceReport, GatewayDevices, GatewayStatus, Presence
 from vigil.wire.topics import Topics
@@ -73,7 +75,10 @@ class Received:
     status: GatewayStatus | None = None
     devices: tuple[DeviceReport, ...] = ()
     changed: threading.Condition = field(default_factory=threading.Condition)
+    confirm: Callable[[Commitment], object] = lambda _c: None
+    """Stands in for ingest's commitments, so the gateway releases what arrived."""
     _last_seq: int = -1
+    _through: int = -1
 
     def on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self.changed:
@@ -98,6 +103,10 @@ class Received:
             self.out_of_order += 1
         self._last_seq = max(self._last_seq, batch.seq)
         self.seqs.add(batch.seq)
+        while self._through + 1 in self.seqs:
+            self._through += 1
+        if self.status is not None and self.status.life is not None:
+            self.confirm(Commitment(batch.gateway, self.status.life, self._through, self._last_seq))
         for device, metric, value in zip(
             batch.device, batch.metric.tolist(), batch.value.tolist(), strict=True
         ):
@@ -161,6 +170,9 @@ class GatewayBench:
         processes: list[subprocess.Popen[bytes]] = []
         subscriber = connect(
             settings, "bench-counter", persistent=True, on_message=self.received.on_message
+        )
+        self.received.confirm = lambda c: subscriber.publish(
+            self.topics.committed, c.encode(), qos=1, retain=True
         )
         try:
             for topic in (self.topics.readings, self.topics.status, self.topics.devices):

@@ -12,6 +12,7 @@ is compared with (`ratio`).
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,10 @@ import psycopg
 
 from ingest import writer
 from vigil import metrics
+from vigil.commands import UserError
 from vigil.db.migrate import migrate
+from vigil.embedded.broker import start_broker
+from vigil.embedded.postgres import preloading_timescaledb
 from vigil.embedded.processes import start_service, stop_and_measure
 from vigil.embedded.stack import private_stack
 from vigil.mqtt import Watcher, connect
@@ -80,11 +84,6 @@ def fleet_batches(
         seq += 1
 
 
-TIMESCALEDB = {"shared_preload_libraries": "timescaledb", "timescaledb.max_background_workers": "0"}
-"""The server of the TimescaleDB variant: the extension preloaded, its jobs idle (the
-compression and refresh policies do not run during a two-minute benchmark anyway)."""
-
-
 class IngestBench:
     def __init__(
         self,
@@ -94,9 +93,13 @@ class IngestBench:
         settings: Settings,
         progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
         timescaledb: bool = False,
+        database_url: str | None = None,
     ) -> None:
-        """``timescaledb``: store into a hypertable, on a server that preloads it."""
+        """``timescaledb``: store into a hypertable, on a server that preloads it;
+        ``database_url``: into that database instead (empty: the bench counts what it
+        stores), whatever its storage, with a private broker."""
         self.timescaledb = timescaledb
+        self.database_url = database_url
         self.readings = readings
         self.batch_readings = batch_readings
         self.gateways = gateways
@@ -104,7 +107,16 @@ class IngestBench:
         self.progress = progress
 
     def run(self) -> dict[str, Any]:
-        server = TIMESCALEDB if self.timescaledb else None
+        if self.database_url:
+            with tempfile.TemporaryDirectory(prefix="vigil-bench-") as temp:
+                broker = start_broker(Path(temp) / "broker")
+                try:
+                    return self._run(Path(temp), self.database_url, broker.url)
+                finally:
+                    broker.stop()
+        # its jobs idle: the compression and refresh policies would not run during a
+        # two-minute benchmark anyway
+        server = preloading_timescaledb(background_jobs=False) if self.timescaledb else None
         with private_stack("vigil-bench-", server) as (folder, database_url, mqtt_url):
             return self._run(folder, database_url, mqtt_url)
 
@@ -114,6 +126,12 @@ class IngestBench:
         )
         with psycopg.connect(database_url, autocommit=True) as conn:
             migrate(conn)
+            (rows,) = conn.execute("SELECT count(*) FROM observation").fetchone() or (0,)
+        if rows:
+            raise UserError(
+                f"the database already holds {rows} observations, and the bench counts what it"
+                " stores: give it an empty one (e.g. createdb vigil_bench)"
+            )
         payloads = [
             (Topics(b.gateway).readings, b.encode())
             for b in fleet_batches(self.readings, self.batch_readings, self.gateways)

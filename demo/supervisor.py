@@ -30,12 +30,13 @@ from alerts.queries import tally
 from alerts.teams import add_team, assign
 from api.access.tokens import create_client
 from demo.desk import ClinicianDesk, EventCounter
+from ingest import partitions
 from ingest.stats import ingest_stats
 from simulators.ble.ward import patient_id
 from vigil.commands import stop_event
 from vigil.db.migrate import migrate
 from vigil.embedded.broker import PrivateBroker, start_broker
-from vigil.embedded.postgres import EmbeddedPostgres, start_postgres
+from vigil.embedded.postgres import EmbeddedPostgres, preloading_timescaledb, start_postgres
 from vigil.embedded.processes import spawn, start_service, stop, vigil_command, wait_for_port
 from vigil.mqtt import Watcher
 from vigil.settings import Settings
@@ -71,7 +72,11 @@ class Demo:
             database_url, mqtt_url = self._infrastructure(data)
             with psycopg.connect(database_url, autocommit=True) as conn:
                 migrate(conn)
+                storage = self._storage(conn, data)
                 token = self._clinician(conn)
+                patient_token = create_client(
+                    conn, "demo-patient", "patient", patient=patient_id(0)
+                )
             env = {
                 "VIGIL_DATABASE_URL": database_url,
                 "VIGIL_MQTT_URL": mqtt_url,
@@ -110,9 +115,9 @@ class Demo:
             )
             if not wait_for_port(self.args.api_port, 30, self.processes["api"]):
                 raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
-            self._announce(token, data)
+            self._announce(token, patient_token, data)
             self._monitor(database_url, started)
-            summary = self._shutdown(database_url, started)
+            summary = {**self._shutdown(database_url, started), "storage": storage}
         except RuntimeError as exc:
             print(f"vigil demo: {exc}", file=sys.stderr)
             self._stop_everything()
@@ -135,8 +140,13 @@ class Demo:
     def _infrastructure(self, data: Path) -> tuple[str, str]:
         database_url = self.settings.database_url
         if not database_url:
-            print("starting embedded PostgreSQL ...", flush=True)
-            self._postgres = start_postgres(None if self.args.ephemeral else data / "postgres")
+            timescaledb = preloading_timescaledb() if self.args.timescaledb else None
+            print(
+                f"starting embedded PostgreSQL{' with TimescaleDB' if timescaledb else ''} ...",
+                flush=True,
+            )
+            folder = None if self.args.ephemeral else data / "postgres"
+            self._postgres = start_postgres(folder, timescaledb)
             database_url = self._postgres.url
         mqtt_url = self.settings.mqtt_url
         if not mqtt_url:
@@ -151,6 +161,19 @@ class Demo:
                     flush=True,
                 )
         return database_url, mqtt_url
+
+    def _storage(self, conn: psycopg.Connection, data: Path) -> str:
+        """Which storage the database has, said; a data folder made before without
+        TimescaleDB keeps its native partitions, the choice being made at the first migration."""
+        storage = partitions.storage(conn)
+        print(f"storage: {storage}", flush=True)
+        if self.args.timescaledb and storage != "timescaledb":
+            print(
+                f"note: the database in {data / 'postgres'} was made with native partitions "
+                "and keeps them; for TimescaleDB use --ephemeral or a new --data-dir",
+                flush=True,
+            )
+        return storage
 
     def _watch_status(self, mqtt_url: str) -> None:
         """Follow the gateway's and the services' retained status topics."""
@@ -172,7 +195,7 @@ class Demo:
         log = logs / f"{name}.log"
         self.processes[name] = start_service([name], client_id, env, log, self.status, 30)
 
-    def _announce(self, token: str, data: Path) -> None:
+    def _announce(self, token: str, patient_token: str, data: Path) -> None:
         base = f"http://127.0.0.1:{self.args.api_port}"
         print(f"Vigil demo: {self.args.patients} simulated patients, data in {data}")
         print(
@@ -180,6 +203,8 @@ class Demo:
             "gateways and their patients' devices (`vigil enroll`)"
         )
         print(f"API:   {base}/fhir/metadata")
+        print(f"Dashboard:    {base}/app/#token={token}")
+        print(f"Patient view: {base}/app/mine#token={patient_token}")
         print(f"Token: {token}")
         print(
             f"Try:   curl -H 'Authorization: Bearer {token}' "
@@ -284,7 +309,7 @@ class Demo:
     @staticmethod
     def _print_summary(summary: dict[str, Any]) -> None:
         print(
-            f"published {summary['readings_published']} readings, "
+            f"storage {summary['storage']}: published {summary['readings_published']} readings, "
             f"stored {summary['readings_stored']}, duplicates {summary['duplicates']}, "
             f"dead letters {summary['dead_letters']}; analytics events "
             f"{summary['analytics_events']}, alert candidates {summary['alert_candidates']}; "

@@ -1,10 +1,13 @@
-"""The gateway's on-disk outbox: readings wait here until the broker has acknowledged them.
+"""The gateway's on-disk outbox: readings wait here until the platform has committed them.
 
 SQLite in WAL mode. Readings are appended as they arrive; :meth:`Outbox.seal` moves the
 pending readings into a numbered batch (the encoded payload and its ``seq`` are fixed at
-that moment and stored); a batch is deleted only when the broker acknowledges it. A
-restart therefore republishes exactly the same batches with the same ``seq``, which ingest
-recognizes, and ``seq`` itself lives in the database so it never goes back.
+that moment and stored); a batch is deleted only when it is released: once ingest says it
+is committed (:mod:`vigil.wire.commitment`), or on the broker's PUBACK for a platform that
+does not say so. A restart therefore republishes exactly the same batches with the same
+``seq``, which ingest recognizes, and ``seq`` itself lives in the database so it never goes
+back. ``life``, drawn when the file is made, tells this outbox's ``seq`` from those of a
+wiped predecessor's.
 
 ``synchronous=NORMAL``: in WAL mode a commit survives the gateway process crashing or
 being killed (the common failure on a home box), with no fsync per reading. A power cut can
@@ -44,6 +47,8 @@ CREATE TABLE IF NOT EXISTS batch (
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counter VALUES ('next_seq', 0);
 INSERT OR IGNORE INTO counter VALUES ('dropped', 0);
+-- 53 bits: a JSON number any reader keeps exactly.
+INSERT OR IGNORE INTO counter VALUES ('life', random() & 9007199254740991);
 """
 
 
@@ -66,13 +71,16 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def append(self, readings: Iterable[Reading]) -> None:
+    def append(self, readings: Iterable[Reading]) -> int:
+        """Returns how many readings were appended."""
+        rows = [(r.device, r.patient, r.metric, r.time, r.value, r.flags) for r in readings]
         with self._db:
             self._db.executemany(
                 "INSERT INTO reading (device, patient, metric, time, value, flags)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(r.device, r.patient, r.metric, r.time, r.value, r.flags) for r in readings],
+                rows,
             )
+        return len(rows)
 
     def seal(self, sent_ms: int, limit: int = BATCH_LIMIT) -> PendingBatch | None:
         """Move up to ``limit`` pending readings into the next batch; None if there are none."""
@@ -107,19 +115,60 @@ class Outbox:
         return PendingBatch(seq, len(rows), payload)
 
     def pending(self, after_seq: int = -1, limit: int = 100) -> list[PendingBatch]:
-        """Sealed batches not yet acknowledged, oldest first."""
+        """Sealed batches not yet released, oldest first."""
         rows = self._db.execute(
             "SELECT seq, readings, payload FROM batch WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [PendingBatch(seq, n, bytes(p)) for seq, n, p in rows]
 
-    def acknowledge(self, seq: int) -> int:
-        """Forget an acknowledged batch; returns how many readings it held (0 if unknown)."""
+    def batches(self, seqs: Iterable[int]) -> list[PendingBatch]:
+        """The batches of these ``seq`` values still held, oldest first."""
+        wanted = sorted(seqs)
+        if not wanted:
+            return []
+        rows = self._db.execute(
+            f"SELECT seq, readings, payload FROM batch WHERE seq IN ({','.join('?' * len(wanted))})"
+            " ORDER BY seq",
+            wanted,
+        ).fetchall()
+        return [PendingBatch(seq, n, bytes(p)) for seq, n, p in rows]
+
+    def release(self, seq: int) -> int:
+        """Forget a batch the broker acknowledged; returns how many readings it held (0 if
+        unknown). Only for a platform that does not confirm commits."""
         with self._db:
             row = self._db.execute("SELECT readings FROM batch WHERE seq = ?", (seq,)).fetchone()
             self._db.execute("DELETE FROM batch WHERE seq = ?", (seq,))
         return int(row[0]) if row else 0
+
+    def release_through(self, seq: int) -> int:
+        """Forget every batch up to ``seq``, which the platform has committed; returns how
+        many readings they held."""
+        with self._db:
+            (readings,) = self._db.execute(
+                "SELECT coalesce(sum(readings), 0) FROM batch WHERE seq <= ?", (seq,)
+            ).fetchone()
+            self._db.execute("DELETE FROM batch WHERE seq <= ?", (seq,))
+        return int(readings)
+
+    def unconfirmed(self, through_seq: int) -> tuple[int, int | None]:
+        """Readings in the batches up to ``through_seq`` (those handed to the broker) and
+        the measurement time of the oldest of them."""
+        readings, oldest = self._db.execute(
+            "SELECT coalesce(sum(readings), 0), min(oldest) FROM batch WHERE seq <= ?",
+            (through_seq,),
+        ).fetchone()
+        return int(readings), oldest
+
+    def oldest_seq(self) -> int:
+        """The lowest ``seq`` still held, or the next one when none is."""
+        (seq,) = self._db.execute("SELECT min(seq) FROM batch").fetchone()
+        return self.next_seq() if seq is None else int(seq)
+
+    def life(self) -> int:
+        (life,) = self._db.execute("SELECT value FROM counter WHERE name='life'").fetchone()
+        return int(life)
 
     def loose(self) -> int:
         """Readings not yet sealed into a batch."""
@@ -127,39 +176,48 @@ class Outbox:
         return int(count)
 
     def depth(self) -> int:
-        """Readings on disk not yet acknowledged by the broker."""
+        """Readings on disk not yet released."""
         (loose,) = self._db.execute("SELECT count(*) FROM reading").fetchone()
         (sealed,) = self._db.execute("SELECT coalesce(sum(readings), 0) FROM batch").fetchone()
         return int(loose) + int(sealed)
 
     def oldest_ms(self) -> int | None:
-        """Measurement time of the oldest unacknowledged reading."""
+        """Measurement time of the oldest reading not yet released."""
         (loose,) = self._db.execute("SELECT min(time) FROM reading").fetchone()
         (sealed,) = self._db.execute("SELECT min(oldest) FROM batch").fetchone()
         times = [t for t in (loose, sealed) if t is not None]
         return min(times) if times else None
 
-    def drop_oldest(self, max_readings: int, after_seq: int) -> int:
-        """Keep the outbox within ``max_readings`` by deleting the oldest sealed batches
-        after ``after_seq`` (those before it are already with the publisher). The readings
+    def drop_oldest(self, max_readings: int, keep: set[int]) -> dict[int, int]:
+        """Keep the outbox within ``max_readings`` by deleting the oldest sealed batches but
+        those in ``keep`` (with the broker right now, awaiting its PUBACK); returns the
+        readings of each ``seq`` dropped. The first to go are those the broker has taken and
+        the platform has not yet confirmed: most of them reach it anyway. The readings
         dropped are counted for good, and their ``seq`` values become a visible gap."""
         excess = self.depth() - max_readings
-        dropped = 0
+        if excess <= 0:
+            return {}
+        dropped: dict[int, int] = {}
         with self._db:
-            while excess > 0:
-                row = self._db.execute(
-                    "SELECT seq, readings FROM batch WHERE seq > ? ORDER BY seq LIMIT 1",
-                    (after_seq,),
-                ).fetchone()
-                if row is None:
+            for seq, readings in self._db.execute("SELECT seq, readings FROM batch ORDER BY seq"):
+                if excess <= 0:
                     break
-                self._db.execute("DELETE FROM batch WHERE seq = ?", (row[0],))
-                excess -= row[1]
-                dropped += row[1]
-            self._db.execute(
-                "UPDATE counter SET value = value + ? WHERE name = 'dropped'", (dropped,)
-            )
+                if seq not in keep:
+                    dropped[seq] = readings
+                    excess -= readings
+            self._db.executemany("DELETE FROM batch WHERE seq = ?", [(s,) for s in dropped])
+            self._count(sum(dropped.values()))
         return dropped
+
+    def count_dropped(self, readings: int) -> int:
+        """Readings lost before they reached the outbox (held in memory past its bound);
+        returns how many were counted."""
+        with self._db:
+            self._count(readings)
+        return readings
+
+    def _count(self, dropped: int) -> None:
+        self._db.execute("UPDATE counter SET value = value + ? WHERE name = 'dropped'", (dropped,))
 
     def dropped(self) -> int:
         """Readings dropped because the outbox was full, over the gateway's whole life."""

@@ -43,19 +43,22 @@ class MqttPublisher:
         loop: asyncio.AbstractEventLoop,
         on_ack: Callable[[int], None],
         on_inbox: Callable[[bytes], None],
+        on_commitment: Callable[[bytes], None],
     ) -> MqttPublisher:
         """Blocking: open the connection (raises vigil.mqtt.MqttUnavailable). The session
         is persistent and subscribed to the gateway's inbox, so messages for the patient
-        sent while the gateway is away wait at the broker; ``on_inbox`` gets each one (on
-        paho's thread)."""
+        sent while the gateway is away wait at the broker; ``on_inbox`` gets each one, and
+        ``on_commitment`` each of ingest's commitments (the retained one at every
+        subscription), both on paho's thread and handed to ``loop``."""
         topics = Topics(gateway)
         will = vigil_mqtt.Will(topics.status, GatewayStatus(gateway, Presence.OFFLINE).encode())
+
+        def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+            handler = on_commitment if message.topic == topics.committed else on_inbox
+            loop.call_soon_threadsafe(handler, bytes(message.payload))
+
         client = vigil_mqtt.connect(
-            settings,
-            gateway,
-            will=will,
-            persistent=True,
-            on_message=lambda _c, _u, message: on_inbox(bytes(message.payload)),
+            settings, gateway, will=will, persistent=True, on_message=on_message
         )
 
         def on_publish(_c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:
@@ -64,9 +67,10 @@ class MqttPublisher:
                 return
             loop.call_soon_threadsafe(on_ack, mid)
 
+        wanted = [(topics.inbox, 1), (topics.committed, 1)]
         client.on_publish = on_publish
-        client.on_connect = lambda c, *_: c.subscribe(topics.inbox, qos=1)
-        client.subscribe(topics.inbox, qos=1)
+        client.on_connect = lambda c, *_: c.subscribe(wanted)
+        client.subscribe(wanted)
         return cls(client)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:

@@ -1,9 +1,10 @@
 """The gateway service: discovery, one session per paired device, outbox, publishing.
 
-Readings flow notification -> parser -> outbox (disk) -> sealed batch -> broker; a batch
-leaves the outbox only when the broker acknowledges it. The broker may be unreachable for
-hours: sessions keep filling the outbox meanwhile, and the backlog drains in ``seq`` order
-when it comes back, at most ``max_inflight_batches`` unacknowledged at a time.
+Readings flow notification -> parser -> outbox (disk) -> sealed batch -> broker -> ingest;
+a batch leaves the outbox only once ingest has committed it (:mod:`gateway.delivery`). The
+broker may be unreachable for hours: sessions keep filling the outbox meanwhile, and the
+backlog drains in ``seq`` order when it comes back. A full disk does not stop the readings
+either (:mod:`gateway.disk`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 import vigil
+from gateway.counters import Counters
+from gateway.delivery import Delivery
+from gateway.disk import Disk
 from gateway.files import append_private
 from gateway.gatt import uuids
 from gateway.outbox import BATCH_LIMIT, Outbox
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 SCAN_SECONDS = 3.0
 RESCAN_EVERY_S = 10.0
 STATUS_EVERY_S = 5.0
+CONFIRM_AT_STOP_S = 2.0
 
 
 def wall_clock_ms() -> int:
@@ -53,14 +58,6 @@ class Backends:
 
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
-
-
-@dataclass
-class Counters:
-    readings: int = 0
-    published: int = 0
-    batches_published: int = 0
-    inbox_messages: int = 0
 
 
 class GatewayService:
@@ -84,10 +81,12 @@ class GatewayService:
         self.counters = Counters()
         self.sessions: dict[str, DeviceSession] = {}
         self.outbox = Outbox(settings.gateway_data_dir / f"{self.gateway}.sqlite", self.gateway)
+        self.disk = Disk(self.outbox)
+        self.delivery = Delivery(
+            self.outbox, settings, self.topics.readings, self.counters, self.disk.attempt
+        )
         self._publisher_factory = publisher_factory
         self._publisher: Publisher | None = None
-        self._inflight: dict[int, int] = {}  # mid -> seq
-        self._handed_up_to = -1  # highest seq given to the publisher this run
         self._tasks: list[asyncio.Task[None]] = []
         self._session_tasks: dict[str, asyncio.Task[None]] = {}
         self._retired: list[asyncio.Task[None]] = []
@@ -116,10 +115,14 @@ class GatewayService:
         discovery_and_sessions += list(self._session_tasks.values()) + self._retired
         await _cancel(discovery_and_sessions)
         # Everything received is on disk; give the broker a bounded time to take it (the
-        # broker task keeps trying to connect meanwhile, if it has not yet).
+        # broker task keeps trying to connect meanwhile, if it has not yet), and ingest a
+        # moment to confirm it. What stays unconfirmed is sent again at the next start.
         deadline = time.monotonic() + drain_timeout_s
-        while self.outbox.depth() and time.monotonic() < deadline:
+        while (self.outbox.loose() or self.delivery.unsent()) and time.monotonic() < deadline:
             self._seal_and_publish()
+            await asyncio.sleep(0.05)
+        deadline = min(deadline, time.monotonic() + CONFIRM_AT_STOP_S)
+        while self.outbox.depth() and self.delivery.confirms and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await _cancel(self._tasks)
         if self._publisher is not None:
@@ -145,7 +148,9 @@ class GatewayService:
                     loop,
                     self._on_ack,
                     self._on_inbox,
+                    self.delivery.on_commitment,
                 )
+                self.delivery.publisher = self._publisher
             except MqttUnavailable as exc:
                 log.warning("%s; retrying in %.0f s (readings wait in the outbox)", exc, delay)
                 await asyncio.sleep(delay)
@@ -170,16 +175,11 @@ class GatewayService:
         log.info("a message for a patient arrived (alerts %s)", list(message.alerts))
 
     def _on_ack(self, mid: int) -> None:
-        seq = self._inflight.pop(mid, None)
-        if seq is None:
-            return  # a status message
-        readings = self.outbox.acknowledge(seq)
-        self.counters.published += readings
-        self.counters.batches_published += 1
-        # Refill the in-flight window at once: after an outage the backlog then drains at
-        # the broker's pace, not one window per publish interval.
-        self._seal(full_only=True)
-        self._publish_pending()
+        if self.delivery.on_ack(mid):
+            # Refill the in-flight window at once: after an outage the backlog then drains
+            # at the broker's pace, not one window per publish interval.
+            self.disk.attempt(self._seal, True)
+            self.delivery.publish_pending()
 
     async def _publish_loop(self) -> None:
         while True:
@@ -187,45 +187,52 @@ class GatewayService:
             self._seal_and_publish()
 
     def _seal_and_publish(self) -> None:
+        self.disk.write_held()
+        self.delivery.release_confirmed()
         # While the window is full (the broker is away, or slow) a batch a second would
         # pile up as thousands of small batches; readings wait loose until a full one.
-        window_full = len(self._inflight) >= self.settings.max_inflight_batches
-        self._seal(full_only=self._publisher is None or window_full)
-        dropped = self.outbox.drop_oldest(self.settings.outbox_max_readings, self._handed_up_to)
+        window_full = self.delivery.room() <= 0
+        self.disk.attempt(self._seal, self._publisher is None or window_full)
+        dropped = self.disk.attempt(
+            self.outbox.drop_oldest, self.settings.outbox_max_readings, self.delivery.with_broker()
+        )
         if dropped:
-            log.warning("outbox full: dropped the %d oldest readings", dropped)
-        self._publish_pending()
+            log.warning("outbox full: dropped the %d oldest readings", sum(dropped.values()))
+            self.delivery.forget(dropped)
+            if self._publisher is not None:
+                self._publish_status()  # ingest must know not to wait for them
+        self.delivery.publish_pending()
+        self.delivery.send_unconfirmed_again()
 
-    def _seal(self, full_only: bool) -> None:
+    def _seal(self, full_only: bool) -> int:
+        """Returns how many batches were sealed."""
+        sealed = 0
         while self.outbox.loose() >= BATCH_LIMIT:
-            self.outbox.seal(self.clock())
+            sealed += self.outbox.seal(self.clock()) is not None
         if not full_only:
-            self.outbox.seal(self.clock())
-
-    def _publish_pending(self) -> None:
-        if self._publisher is None:
-            return
-        room = self.settings.max_inflight_batches - len(self._inflight)
-        if room <= 0:
-            return
-        for batch in self.outbox.pending(after_seq=self._handed_up_to, limit=room):
-            mid = self._publisher.publish(self.topics.readings, batch.payload)
-            self._inflight[mid] = batch.seq
-            self._handed_up_to = batch.seq
+            sealed += self.outbox.seal(self.clock()) is not None
+        return sealed
 
     def _publish_status(self, final: bool = False) -> None:
         assert self._publisher is not None
         oldest = self.outbox.oldest_ms()
+        unconfirmed, oldest_unconfirmed = self.outbox.unconfirmed(self.delivery.handed_up_to)
+        confirms = self.delivery.confirms
         status = GatewayStatus(
             gateway=self.gateway,
             state=Presence.OFFLINE if final else Presence.ONLINE,
             version=vigil.__version__,
-            outbox_depth=self.outbox.depth(),
-            oldest_age_s=None if oldest is None else round((self.clock() - oldest) / 1000, 1),
+            outbox_depth=self.outbox.depth() + len(self.disk.held),
+            oldest_age_s=self._age_s(oldest),
             readings=self.counters.readings,
             published=self.counters.published,
+            confirmed=self.counters.confirmed,
+            unconfirmed=unconfirmed if confirms else None,
+            unconfirmed_age_s=self._age_s(oldest_unconfirmed) if confirms else None,
             next_seq=self.outbox.next_seq(),
-            dropped=self.outbox.dropped(),
+            oldest_seq=self.outbox.oldest_seq() if confirms else None,
+            life=self.delivery.life if confirms else None,
+            dropped=self.disk.dropped(),
             parse_errors=sum(s.state.parse_errors for s in self.sessions.values()),
             cpu_s=round(time.process_time(), 3),
             peak_rss_mb=peak_rss_mb(),
@@ -240,6 +247,9 @@ class GatewayService:
             )
         )
         self._publisher.publish(self.topics.devices, devices.encode(), retain=True)
+
+    def _age_s(self, oldest_ms: int | None) -> float | None:
+        return None if oldest_ms is None else round((self.clock() - oldest_ms) / 1000, 1)
 
     # -- Bluetooth ------------------------------------------------------------------------
 
@@ -303,8 +313,8 @@ class GatewayService:
 
     def _store(self, converted: Converted) -> None:
         if converted.readings:
-            self.outbox.append(converted.readings)
             self.counters.readings += len(converted.readings)
+            self.disk.append(converted.readings)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -62,6 +62,8 @@ class DeviceState:
     """Connections lost after they were established (out of range, battery, ...)."""
     last_drop_ms: int | None = None
     """When the last one was lost: readings stop there, and the gap is the device's."""
+    last_reading_ms: int | None = None
+    """When the device last sent a reading: a strap connected but silent is off the chest."""
     parse_errors: int = 0
     no_values: int = 0
     last_error: str | None = field(default=None)
@@ -79,6 +81,7 @@ class DeviceState:
             connects=self.connects,
             drops=self.drops,
             last_drop_ms=self.last_drop_ms,
+            last_reading_ms=self.last_reading_ms,
             parse_errors=self.parse_errors,
             no_values=self.no_values,
             last_error=None if self.last_error is None else self.last_error[:MAX_ERROR],
@@ -105,6 +108,7 @@ class DeviceSession:
         self.state = DeviceState(device.address, patient)
         self._sink = sink
         self._clock = clock
+        self._last_stamp = -1
         self._backend = client_backend
         self._connect_timeout = connect_timeout_s
         self._client: BleakClient | None = None
@@ -246,12 +250,23 @@ class DeviceSession:
             self.state.battery = level
             return from_battery_level(level, self.state.address, self.state.patient, t)
 
-        self._deliver(data, convert)
+        self._deliver(data, convert, measurement=False)
 
-    def _deliver(self, data: bytearray, convert: Callable[[bytes, int], Converted]) -> None:
+    def _deliver(
+        self,
+        data: bytearray,
+        convert: Callable[[bytes, int], Converted],
+        measurement: bool = True,
+    ) -> None:
         with self._counting_parse_errors():
-            converted = convert(bytes(data), self._clock())
+            # Strictly increasing per device: two notifications handled within the same
+            # millisecond would otherwise share the store's key and one would be dropped.
+            now = max(self._clock(), self._last_stamp + 1)
+            self._last_stamp = now
+            converted = convert(bytes(data), now)
             self.state.no_values += len(converted.no_values)
+            if measurement and converted.readings:
+                self.state.last_reading_ms = now
             self._sink(converted)
 
 

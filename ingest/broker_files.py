@@ -2,11 +2,12 @@
 
 Every right follows from the topics in :mod:`vigil.wire.topics` and what each process does
 on them. A gateway writes only its own readings, status and devices (both retained, status
-also as its will) and reads only its own inbox: it can neither speak on another gateway's
-topics nor write a message into its own inbox. Ingest reads every gateway's readings,
-status and devices (for the device registry); analytics reads the readings and writes
-patients' events; alerts reads the events and writes gateways' inboxes; a monitor (the
-operator's dashboards, the tests) reads the retained status of services and gateways.
+also as its will) and reads only its own inbox and commitments: it can neither speak on
+another gateway's topics nor write a message into its own inbox. Ingest reads every
+gateway's readings, status and devices (for the device registry) and writes their
+commitments; analytics reads the readings and writes patients' events; alerts reads the
+events and writes gateways' inboxes; a monitor (the operator's dashboards, the tests) reads
+the retained status of services and gateways.
 Each service writes its own retained status, ``vigil/v1/svc/{username}/status``: with
 ``use_username_as_clientid`` the username is the client id the status topic is named after.
 Anything not granted is refused, anonymous clients included (``allow_anonymous false``).
@@ -47,11 +48,17 @@ def rights(role: Role, username: str) -> list[Right]:
             ("write", own.status),
             ("write", own.devices),
             ("read", own.inbox),
+            ("read", own.committed),
         ]
     if role == "monitor":
         return [("read", service_status("+")), ("read", ALL.status), ("read", ALL.devices)]
     uses: dict[Role, list[Right]] = {
-        "ingest": [("read", ALL.readings), ("read", ALL.status), ("read", ALL.devices)],
+        "ingest": [
+            ("read", ALL.readings),
+            ("read", ALL.status),
+            ("read", ALL.devices),
+            ("write", ALL.committed),
+        ],
         "analytics": [("read", ALL.readings), ("write", EVENTS)],
         "alerts": [("read", EVENTS), ("write", ALL.inbox)],
     }

@@ -100,11 +100,28 @@ def housekeeping(conn: psycopg.Connection, retention_days: int, today: date) -> 
         log.info("dropped %d day partitions past the retention period", len(dropped))
 
 
+_RETENTION_JOB = """
+SELECT (j.config->>'drop_after')::interval FROM timescaledb_information.jobs j
+JOIN pg_namespace n ON n.nspname = j.hypertable_schema
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = j.hypertable_name
+WHERE j.proc_name = 'policy_retention' AND c.oid = %s::regclass
+"""
+
+
 def retention_policy(conn: psycopg.Connection, retention_days: int) -> None:
-    """TimescaleDB: drop chunks of both tables older than ``retention_days`` (0: none)."""
+    """TimescaleDB: drop chunks of both tables older than ``retention_days`` (0: none).
+
+    A policy already as asked is left alone, and the lock makes each ingest process wait
+    for the one before: replaced at every housekeeping, a policy was a new job every hour
+    (its run history gone), and two ingest processes replacing it at once failed with
+    "tuple concurrently deleted"."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('vigil_retention_policy'))")
+    wanted = [timedelta(days=retention_days)] if retention_days > 0 else []
     for table in TABLES:
+        if [r[0] for r in conn.execute(_RETENTION_JOB, (table,))] == wanted:
+            continue
         conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (table,))
-        if retention_days > 0:
+        if wanted:
             conn.execute(
                 "SELECT add_retention_policy(%s, make_interval(days => %s))",
                 (table, retention_days),

@@ -21,17 +21,19 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 
-from ingest import partitions, retention, writer
+from ingest import commitments, partitions, retention, writer
 from ingest.admission import Admission
 from ingest.registry import Registry, is_report
 from vigil import mqtt as vigil_mqtt
+from vigil.db.connection import connect_retrying, first_line
 from vigil.db.migrate import migrate
 from vigil.mqtt.inbox import Inbox
 from vigil.settings import Settings
 from vigil.wire.batch import Batch
+from vigil.wire.commitment import Commitment
 from vigil.wire.errors import WireError
 from vigil.wire.status import Presence, ServiceStatus
-from vigil.wire.topics import ALL, gateway_of, service_status
+from vigil.wire.topics import ALL, Topics, gateway_of, service_status
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class IngestService:
         self._housekeeping_due = 0.0
         self._admission = Admission(settings.ingest_enrolled_only, settings.retention_days)
         self._registry = Registry()
+        self._confirmed: list[Commitment] = []
+        """Commitments of this flush, published once it is committed."""
 
     def run(self, stop: threading.Event) -> IngestCounters:
         self._conn = self._connect_database(stop)
@@ -101,20 +105,10 @@ class IngestService:
 
     def _connect_database(self, stop: threading.Event) -> psycopg.Connection | None:
         assert self.settings.database_url
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                return psycopg.connect(self.settings.database_url)
-            except psycopg.OperationalError as exc:
-                log.warning(
-                    "database unavailable (%s); retrying in %.1f s", _first_line(exc), delay
-                )
-                stop.wait(delay)
-                delay = min(delay * 2, 10.0)
-        return None
+        return connect_retrying(self.settings.database_url, stop)
 
     def _connect_broker(self, stop: threading.Event) -> mqtt.Client | None:
-        return vigil_mqtt.service_session(
+        client = vigil_mqtt.service_session(
             stop,
             self.settings,
             self.settings.ingest_client_id,
@@ -122,6 +116,9 @@ class IngestService:
             self._status_topic,
             self._subscribe,
         )
+        if client is not None:
+            client.on_publish = _on_publish
+        return client
 
     def _subscribe(self, client: mqtt.Client) -> None:
         # A shared subscription (MQTT 5) lets several ingest processes split the load, but
@@ -188,7 +185,7 @@ class IngestService:
                 self._record_reports(reports)
                 break
             except psycopg.OperationalError as exc:
-                log.warning("database error (%s); retrying in %.1f s", _first_line(exc), delay)
+                log.warning("database error (%s); retrying in %.1f s", first_line(exc), delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 self._reconnect_database(stop)
@@ -203,6 +200,15 @@ class IngestService:
             if message.qos > 0:
                 self._client.ack(message.mid, message.qos)
         self.counters.messages += len(messages)
+        self._publish_commitments()
+
+    def _publish_commitments(self) -> None:
+        assert self._client is not None
+        for commitment in self._confirmed:
+            self._client.publish(
+                Topics(commitment.gateway).committed, commitment.encode(), qos=1, retain=True
+            )
+        self._confirmed = []
 
     def _store(self, good: list[tuple[Received, Batch]], bad: list[tuple[Received, str]]) -> None:
         """Store everything in one transaction; if the database refuses the data itself
@@ -222,7 +228,7 @@ class IngestService:
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                refused.append((received, f"database refused the batch: {_first_line(exc)}"))
+                refused.append((received, f"database refused the batch: {first_line(exc)}"))
         self._commit([], refused)
 
     def _record_reports(self, reports: list[tuple[str, bytes | bytearray]]) -> None:
@@ -234,8 +240,29 @@ class IngestService:
         assert self._conn is not None
         try:
             self._registry.record_reports(self._conn, reports, self._admission.enrollment)
+            self._raise_floors(reports)
         except psycopg.Error as exc:
-            log.warning("device reports not recorded (%s)", _first_line(exc))
+            log.warning("device reports not recorded (%s)", first_line(exc))
+
+    def _raise_floors(self, reports: list[tuple[str, bytes | bytearray]]) -> None:
+        """What the gateways' statuses say of their outboxes, for their commitments; with
+        enrollment enforced, only enrolled gateways get a row."""
+        assert self._conn is not None
+        statuses = []
+        for topic, payload in reports:
+            gateway = gateway_of(topic)
+            if gateway is not None and topic == Topics(gateway).status:
+                statuses.append((gateway, payload))
+        enrollment = self._admission.enrollment
+        found = [
+            f
+            for f in commitments.floors(statuses)
+            if not self._admission.enforcing or enrollment.enrolled(f.gateway)
+        ]
+        if found:
+            with self._conn.transaction():
+                self._confirmed += commitments.raise_floors(self._conn, found)
+            self._publish_commitments()
 
     def _run_housekeeping(self, stop: threading.Event) -> None:
         """Partitions ahead and retention (observations, dead letters, batch accounting); a
@@ -254,7 +281,7 @@ class IngestService:
                 )
             self._housekeeping_due = time.monotonic() + HOUSEKEEPING_EVERY_S
         except psycopg.Error as exc:
-            log.warning("partition housekeeping failed (%s); retrying in 5 min", _first_line(exc))
+            log.warning("partition housekeeping failed (%s); retrying in 5 min", first_line(exc))
             self._housekeeping_due = time.monotonic() + 300
             if isinstance(exc, psycopg.OperationalError):
                 self._reconnect_database(stop)
@@ -265,6 +292,7 @@ class IngestService:
         with self._conn.transaction():
             result = writer.store(self._conn, [b for _, b in good], [r.digest for r, _ in good])
             registered = self._registry.record_readings(self._conn, [b for _, b in good], trusted)
+            confirmed = commitments.advance(self._conn, [b.gateway for _, b in good])
             for received, reason in bad:
                 message = received.message
                 gateway = gateway_of(message.topic)
@@ -272,6 +300,7 @@ class IngestService:
                     self._conn, message.topic, gateway, message.payload, reason, self._cap(gateway)
                 )
         self._registry.remember(registered)
+        self._confirmed += confirmed
         self.counters.stored += result.readings
         self.counters.duplicates += result.duplicates
         self.counters.dead_letters += len(bad)
@@ -312,5 +341,12 @@ class IngestService:
             self._conn = conn
 
 
-def _first_line(exc: Any) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _on_publish(_c: mqtt.Client, _u: Any, _mid: int, reason: Any, _p: Any) -> None:
+    """MQTT 5 says when the broker refuses a commitment; 3.1.1 drops it without a word."""
+    if getattr(reason, "is_failure", False):
+        log.error(
+            "the broker refused a commitment (%s): gateways keep their batches until they get"
+            " one. If its ACL predates commitments, run `vigil enroll --write-broker-files`"
+            " and reload the broker",
+            reason,
+        )

@@ -98,7 +98,8 @@ SELECT * FROM unnest(
     %s::timestamptz[]
 )
 ON CONFLICT (gateway, seq, digest)
-DO UPDATE SET deliveries = ingest_batch.deliveries + excluded.deliveries
+DO UPDATE SET
+    deliveries = ingest_batch.deliveries + excluded.deliveries, last_delivered = now()
 RETURNING gateway, seq, digest, deliveries, EXISTS (
     SELECT 1 FROM ingest_batch other
     WHERE other.gateway = ingest_batch.gateway AND other.seq = ingest_batch.seq

@@ -21,6 +21,7 @@ from vigil.commands import (
     Commands,
     UserError,
     asyncio_stop_event,
+    duration,
     positive_int,
     require_broker,
 )
@@ -28,6 +29,7 @@ from vigil.settings import Settings
 
 if TYPE_CHECKING:
     from gateway.service import Backends
+    from simulators.physiology import Scripted
 
 
 def register(commands: Commands) -> None:
@@ -66,6 +68,23 @@ def register(commands: Commands) -> None:
         "--sent-log", metavar="FILE", help="with --patients: append each reading sent (JSON lines)"
     )
     simulate.add_argument(
+        "--interval",
+        type=duration,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --patients: time between the wearables' measurements (1s; 100ms sends ten "
+        "times as many readings, the physiology still in real time)",
+    )
+    simulate.add_argument(
+        "--scripted",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="with --patients: patients go through scripted episodes, the demo's (a "
+        "desaturation, a tachycardia) or those of FILE, JSON: "
+        '{"p0003": [{"vital": "spo2", "target": 80, "start_s": 30, "hold_s": 40}]}',
+    )
+    simulate.add_argument(
         "--speed", type=float, default=1.0, help="replay speed; 10 plays ten times faster (1)"
     )
     simulate.set_defaults(run=_simulate)
@@ -97,6 +116,8 @@ async def simulated_ward(
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.patients:
         return _serve_ward(args, settings)
+    if args.scripted is not None or args.interval != 1.0:
+        raise UserError("--scripted and --interval go with --patients N")
     return _replay_trace(args, settings)
 
 
@@ -151,11 +172,15 @@ def _serve_ward(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.pairing import Pairing, Registry
     from simulators.ble import Ward
 
+    if args.interval <= 0:
+        raise UserError("--interval must be above 0 (e.g. 1s, or 100ms for ten times the rate)")
+    scripts = _scripts(args.scripted, args.patients) if args.scripted is not None else None
+
     async def run() -> None:
         stop = asyncio_stop_event()
         with contextlib.ExitStack() as files:
             sent_log = files.enter_context(open(args.sent_log, "a")) if args.sent_log else None
-            ward = Ward(args.patients, sent_log=sent_log)
+            ward = Ward(args.patients, interval_s=args.interval, sent_log=sent_log, scripts=scripts)
             try:
                 transport = await ward.serve(args.hci)
             except (OSError, ValueError) as exc:
@@ -175,3 +200,39 @@ def _serve_ward(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _scripts(path: str, patients: int) -> dict[int, tuple[Scripted, ...]]:
+    """The episodes of ``--scripted``, by patient index: the demo's without a file. A
+    benchmark writes the file to put its episodes where its faults are."""
+    from simulators.physiology import DEMO_SCRIPTS, Scripted
+
+    if not path:
+        return DEMO_SCRIPTS
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file)
+    except OSError as exc:
+        raise UserError(f"cannot read --scripted {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"--scripted {path} is not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise UserError(f'--scripted {path}: expected {{"p0001": [episode, ...], ...}}')
+    scripts: dict[int, tuple[Scripted, ...]] = {}
+    for patient, episodes in document.items():
+        index = int(patient[1:]) - 1 if patient[1:].isdigit() else -1
+        if not patient.startswith("p") or not 0 <= index < patients:
+            raise UserError(f"--scripted {path}: {patient!r} is not one of p0001..p{patients:04d}")
+        try:
+            scripts[index] = tuple(Scripted(**episode) for episode in episodes)
+        except TypeError as exc:
+            raise UserError(f"--scripted {path}: {patient}: {_EPISODE} ({exc})") from None
+        if any(e.vital not in ("spo2", "heart_rate") for e in scripts[index]):
+            raise UserError(f"--scripted {path}: {patient}: {_EPISODE}")
+    return scripts
+
+
+_EPISODE = (
+    'an episode is {"vital": "spo2" or "heart_rate", "target": N, "start_s": N, "hold_s": N}'
+    ', with "ramp_s" optional'
+)

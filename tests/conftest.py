@@ -18,7 +18,7 @@ import pytest
 
 from vigil.db.migrate import migrate
 from vigil.embedded.broker import start_broker
-from vigil.embedded.postgres import has_extension, start_postgres
+from vigil.embedded.postgres import has_extension, preloading_timescaledb, start_postgres
 from vigil.settings import Settings
 
 _counter = itertools.count()
@@ -54,10 +54,7 @@ def timescaledb_url() -> Iterator[str]:
         )
     # No background jobs: a policy run and a test's DROP SCHEMA deadlock each other, and the
     # tests run what they check (compression, refreshes) themselves.
-    server = start_postgres(
-        None,
-        {"shared_preload_libraries": "timescaledb", "timescaledb.max_background_workers": "0"},
-    )
+    server = start_postgres(None, preloading_timescaledb(background_jobs=False))
     try:
         yield server.url
     finally:

@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     max_inflight_batches: int = Field(
         default=10, description="Batches published but not yet acknowledged by the broker"
     )
+    gateway_release_on: Literal["commit", "puback"] = Field(
+        default="commit",
+        description="When the gateway forgets a batch: once ingest says it is committed, or "
+        "on the broker's PUBACK (only for a platform too old to say so: a broker crash then "
+        "loses what it had queued)",
+    )
+    gateway_confirm_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A batch the broker took and ingest has not confirmed this long is sent "
+        "again (the oldest few at a time, while no confirmation comes)",
+    )
     ingest_max_messages: int = Field(
         default=500,
         description="Messages delivered to ingest and not yet stored (MQTT 5 Receive "
@@ -158,6 +170,11 @@ class Settings(BaseSettings):
     )
     alerts_max_attempts: int = Field(
         default=8, ge=1, description="Delivery attempts before a notification is marked failed"
+    )
+    alerts_admin_urls: str = Field(
+        default="",
+        description="Comma-separated apprise URLs of the deployment's administrators, told "
+        "once when nobody of a care team could be told of an alert; empty: only logged",
     )
     alerts_crash_after_commits: int = Field(
         default=0,

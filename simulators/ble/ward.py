@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from bumble.transport import Transport
 
@@ -71,6 +71,10 @@ class Ward:
         """Episodes per patient index (see simulators.physiology.Scripted)."""
         self._radio: VirtualRadio | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._host: Any = None
+        """With :meth:`serve`, bumble's TCP server sink towards the gateway's host process
+        (its ``transport`` is None while no host is connected)."""
 
     async def start(self) -> BumbleCentral:
         """Power every wearable on and return the gateway's central on the same link."""
@@ -83,7 +87,9 @@ class Ward:
         """Power every wearable on and serve the gateway's controller on ``hci_spec``, for a
         gateway in another process (``vigil gateway --hci``)."""
         radio = await self._power_on()
-        return await radio.serve_hci(hci_spec, GATEWAY_ADDRESS)
+        transport = await radio.serve_hci(hci_spec, GATEWAY_ADDRESS)
+        self._host = transport.sink if hasattr(transport.sink, "transport") else None
+        return transport
 
     async def _power_on(self) -> VirtualRadio:
         self._radio = radio = VirtualRadio()
@@ -102,8 +108,13 @@ class Ward:
 
     async def _run(self) -> None:
         next_tick = time.monotonic()
-        while True:
-            next_tick += self.interval_s
+        served = False
+        while not self._stopping.is_set():
+            # A tick that starts late does not make the next one early: ticks back to back
+            # would reach the gateway in the same millisecond, and two readings of a device
+            # stamped alike are one row in the store (its key has the time, not the tick).
+            next_tick = max(next_tick, time.monotonic()) + self.interval_s
+            served = await self._follow_gateway_host(served)
             for physiology in self._physiologies:
                 physiology.advance(self.interval_s)
             for wearable in self.wearables:
@@ -116,12 +127,32 @@ class Ward:
                         self._sent_log.writelines(json.dumps(asdict(r)) + "\n" for r in readings)
             if self._sent_log is not None:
                 self._sent_log.flush()
-            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), next_tick - time.monotonic())
+
+    async def _follow_gateway_host(self, served: bool) -> bool:
+        """Before each tick: whether a gateway host is connected to the controller this ward
+        serves. One whose process died (its HCI connection closed) is gone from the air:
+        real wearables notice at their link's supervision timeout, drop the link and
+        advertise again, so that the gateway, restarted, finds them. bumble's virtual
+        controller never notices (its reset clears nothing): the wearables would go on
+        notifying, and logging as sent, readings nobody receives, and a restarted gateway
+        would never see them advertise. So the ward drops their links before it ticks
+        again. Only bumble's TCP server transport says whether a host is connected."""
+        if self._host is None:
+            return False
+        present = self._host.transport is not None
+        if served and not present:
+            log.info("the gateway's host went away; its wearables drop their links")
+            for wearable in self.wearables:
+                await wearable.disconnect_all()
+        return present
 
     async def stop(self) -> None:
-        """Stop measuring; wearables stay powered so in-flight notifications arrive."""
+        """Stop measuring once the tick under way is over: a tick cut short would have
+        notified readings it never logged. Wearables stay powered so in-flight
+        notifications arrive."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
             self._task = None

@@ -53,3 +53,15 @@ def test_alerts_are_listed_and_acknowledged_with_a_name(database_url: str) -> No
     assert "Traceback" not in again.stderr
     late = vigil("alerts", "snooze", "1", "--by", "x", "--until", "soon", env=env)
     assert late.returncode == 2 and "not ISO 8601" in late.stderr
+
+
+def test_an_admin_url_that_cannot_be_used_stops_the_start_with_what_to_fix() -> None:
+    env = {
+        "VIGIL_DATABASE_URL": "postgresql://localhost/unused",
+        "VIGIL_MQTT_URL": "mqtt://localhost:1",  # not reached: the check comes first
+        "VIGIL_ALERTS_ADMIN_URLS": "json://localhost/ops,foo://ops:hunter2@example.org",
+    }
+    refused = vigil("alerts", env=env)
+    assert refused.returncode == 2
+    assert "VIGIL_ALERTS_ADMIN_URLS: URL 2 (foo) is not one apprise can use" in refused.stderr
+    assert "hunter2" not in refused.stderr and "Traceback" not in refused.stderr

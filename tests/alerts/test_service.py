@@ -11,7 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from alerts.teams import add_member, add_team, assign
 from tests.alerts.receiver import SECRET, Receiver
+from tests.alerts.test_admins import closed_port
 from tests.alerts.test_store import event
 from tests.e2e.harness import ServiceProcess, publish, wait_for
 from vigil import mqtt as vigil_mqtt
@@ -69,6 +71,8 @@ def test_an_event_becomes_a_signed_webhook_and_a_message_to_the_patient(
     (request,) = receiver.delivered().values()
     assert request["signature_ok"] and request["body"]["patient"] == "p-svc"
     assert inbox.messages[0]["patient"] == "p-svc" and "oxygen" in inbox.messages[0]["text"]
+    started = (tmp_path / "alerts.log").read_text()
+    assert "no administrators' channel (VIGIL_ALERTS_ADMIN_URLS)" in started
 
 
 def test_killed_between_commit_and_delivery_it_delivers_once_after_restart(
@@ -132,3 +136,56 @@ def webhook_attempts(url: str, patient: str) -> list[tuple[str, int]]:
             " WHERE a.patient = %s AND n.channel = 'webhook'",
             (patient,),
         ).fetchall()
+
+
+def test_a_team_nobody_can_reach_is_reported_once_across_a_crash(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.fail_first = 10_000  # the care team's webhook refuses, and so do its phones
+    admins = Receiver(SECRET)
+    assert settings.database_url
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        add_team(conn, "ward-7")
+        add_member(conn, "ward-7", "nurse-a", 1, f"json://127.0.0.1:{receiver.port}/nurse-a")
+        add_member(conn, "ward-7", "doctor-b", 2, f"json://127.0.0.1:{closed_port()}/doctor-b")
+        for patient in ("p-first", "p-later"):
+            assign(conn, patient, "ward-7")
+    service = alerts_process(settings, receiver, tmp_path / "alerts.log")
+    env = {
+        "VIGIL_ALERTS_ADMIN_URLS": f"json://127.0.0.1:{admins.port}/admins",
+        "VIGIL_ALERTS_MAX_ATTEMPTS": "1",  # each delivery fails for good at once
+    }
+
+    def reports(patient: str) -> int:
+        return sum(f"of patient {patient}:" in r["body"]["message"] for r in admins.requests)
+
+    try:
+        service.start(**env)
+        first = event("persisted", "hr_extreme_high", "heart_rate", patient="p-first")
+        publish(settings, patient_events("p-first"), [first.encode()])
+        assert wait_for(lambda: reported(settings, "p-first"), 30)
+        service.kill()  # whatever it was doing next: it must not report p-first again
+        service.start(**env)
+        later = event("persisted", "hr_extreme_high", "heart_rate", patient="p-later")
+        publish(settings, patient_events("p-later"), [later.encode()])
+        # By the time the later alert has been through both tiers and reported, the
+        # restarted service has been over the first one's many times.
+        assert wait_for(lambda: reports("p-later"), 30)
+    finally:
+        service.stop()
+        admins.close()
+    assert (reports("p-first"), reports("p-later")) == (1, 1)
+    assert "no administrators' channel" not in (tmp_path / "alerts.log").read_text()
+
+
+def reported(settings: Settings, patient: str) -> bool:
+    """Whether the report of the patient's alert is marked delivered (a kill before that
+    would have it delivered again after the restart, as any notification)."""
+    assert settings.database_url
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM notification n JOIN alert a ON a.id = n.alert"
+            " WHERE a.patient = %s AND n.audience = 'admin' AND n.state = 'sent'",
+            (patient,),
+        ).fetchone()
+    return row == (1,)

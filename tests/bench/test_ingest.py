@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.ingest import IngestBench, fleet_batches
+from vigil.commands import UserError
 from vigil.embedded.postgres import has_extension
 from vigil.metrics import BY_ID
 from vigil.settings import Settings
@@ -48,3 +49,18 @@ def test_the_timescaledb_variant_stores_into_a_hypertable() -> None:
         pytest.skip("TimescaleDB is not installed in the embedded PostgreSQL (make timescaledb)")
     result = IngestBench(5_000, 250, 5, Settings(), progress=lambda _: None, timescaledb=True).run()
     assert (result["lost"], result["duplicates"], result["storage"]) == (0, 0, "timescaledb")
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_any_empty_database_can_be_measured_and_a_full_one_is_refused(
+    empty_database_url: str,
+) -> None:
+    result = IngestBench(
+        5_000, 250, 5, Settings(), progress=lambda _: None, database_url=empty_database_url
+    ).run()
+    assert (result["lost"], result["duplicates"], result["storage"]) == (0, 0, "partitions")
+    with pytest.raises(UserError, match="already holds 5000 observations"):
+        IngestBench(
+            5_000, 250, 5, Settings(), progress=lambda _: None, database_url=empty_database_url
+        ).run()

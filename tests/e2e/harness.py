@@ -16,7 +16,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from analytics.service import AnalyticsCounters, AnalyticsService
-from gateway.service import Backends, Counters, GatewayService
+from gateway.counters import Counters
+from gateway.service import Backends, GatewayService
 from simulators.ble import Ward
 from simulators.physiology import Scripted
 from vigil import mqtt as vigil_mqtt

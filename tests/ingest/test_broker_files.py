@@ -17,7 +17,7 @@ def account(username: str, role: Role) -> Account:
     return Account(username, role, f"$7$101$salt-of-{username}$hash", ISSUED)
 
 
-def test_a_gateway_writes_its_own_topics_and_reads_only_its_inbox() -> None:
+def test_a_gateway_writes_its_own_topics_and_reads_only_its_inbox_and_commitments() -> None:
     text = broker_files.acl_file([account("gw-a", "gateway")])
     assert text.startswith(broker_files.ACL_HEADER)
     assert text.endswith(
@@ -27,6 +27,7 @@ def test_a_gateway_writes_its_own_topics_and_reads_only_its_inbox() -> None:
         "topic write vigil/v1/gw/gw-a/status\n"
         "topic write vigil/v1/gw/gw-a/devices\n"
         "topic read vigil/v1/gw/gw-a/inbox\n"
+        "topic read vigil/v1/gw/gw-a/committed\n"
     )
 
 
@@ -35,6 +36,7 @@ def test_each_service_gets_what_it_uses_and_its_own_status_topic() -> None:
         ("read", "vigil/v1/gw/+/readings"),
         ("read", "vigil/v1/gw/+/status"),
         ("read", "vigil/v1/gw/+/devices"),
+        ("write", "vigil/v1/gw/+/committed"),
         ("write", "vigil/v1/svc/vigil-ingest/status"),
     ]
     assert broker_files.rights("analytics", "vigil-analytics-1") == [

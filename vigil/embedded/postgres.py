@@ -63,6 +63,18 @@ def start_postgres(
     return EmbeddedPostgres(server.get_uri(), folder, server, ephemeral)
 
 
+def preloading_timescaledb(background_jobs: bool = True) -> dict[str, str]:
+    """The server settings under which ``CREATE EXTENSION timescaledb`` works (for
+    :func:`start_postgres`). Without ``background_jobs`` its policies never run on their own,
+    for runs that compress, refresh and drop what they measure or check themselves: a
+    policy run racing a test's DROP SCHEMA deadlocks, and one starting mid-benchmark
+    would be measured with it."""
+    settings = {"shared_preload_libraries": "timescaledb"}
+    if not background_jobs:
+        settings["timescaledb.max_background_workers"] = "0"
+    return settings
+
+
 def has_extension(name: str) -> bool:
     """Whether the wheel's PostgreSQL has the extension installed (its control file)."""
     with warnings.catch_warnings():

@@ -34,8 +34,11 @@ class Watcher:
         self._latest: dict[str, object] = {}
         self._changed = threading.Condition()
         self._client = connect(settings, client_id, on_message=self._on_message)
-        for topic in self._decoders:
-            self._client.subscribe(topic, qos=1)
+        wanted = [(topic, 1) for topic in self._decoders]
+        # Again on every reconnection: a broker that restarted without its sessions (killed
+        # before it saved them) would otherwise send nothing more.
+        self._client.on_connect = lambda c, *_: c.subscribe(wanted)
+        self._client.subscribe(wanted)
 
     @classmethod
     def services(cls, settings: Settings, client_ids: Iterable[str], client_id: str) -> Self:

@@ -45,8 +45,18 @@ class ServiceStatus:
         return cls(document.choice(doc, "state", Presence), document.optional_integer(doc, "shard"))
 
 
-_GATEWAY_INTEGERS = ("outbox_depth", "readings", "published", "next_seq", "dropped")
-_GATEWAY_NUMBERS = ("oldest_age_s", "cpu_s", "peak_rss_mb")
+_GATEWAY_INTEGERS = (
+    "outbox_depth",
+    "readings",
+    "published",
+    "confirmed",
+    "next_seq",
+    "oldest_seq",
+    "life",
+    "unconfirmed",
+    "dropped",
+)
+_GATEWAY_NUMBERS = ("oldest_age_s", "unconfirmed_age_s", "cpu_s", "peak_rss_mb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +65,27 @@ class GatewayStatus:
     state: Presence
     version: str | None = None
     outbox_depth: int | None = None
-    """Readings on disk not yet acknowledged."""
+    """Readings on disk that the platform has not yet confirmed committed."""
     oldest_age_s: float | None = None
     """Age of the oldest of them."""
     readings: int | None = None
     """Received from the wearables since the gateway started."""
     published: int | None = None
     """Acknowledged by the broker since the gateway started."""
+    confirmed: int | None = None
+    """Confirmed committed by the platform since the gateway started."""
+    unconfirmed: int | None = None
+    """Readings the broker took that the platform has not confirmed yet: still on disk."""
+    unconfirmed_age_s: float | None = None
+    """Age of the oldest of them: minutes here mean ingest is away or a batch went missing."""
     next_seq: int | None = None
+    oldest_seq: int | None = None
+    """The lowest ``seq`` still on the gateway's disk (``next_seq`` when none is): every
+    lower one was confirmed or dropped, so ingest need not wait for it to count
+    :class:`~vigil.wire.commitment.Commitment` as contiguous."""
+    life: int | None = None
+    """Drawn when the outbox was made: a gateway whose outbox was wiped starts its ``seq``
+    over under a new life, and commitments of its previous life do not apply."""
     dropped: int | None = None
     """Readings the full outbox had to drop, ever."""
     parse_errors: int | None = None
@@ -116,6 +139,8 @@ class DeviceReport:
     drops: int = 0
     """Connections lost after they were established."""
     last_drop_ms: int | None = None
+    last_reading_ms: int | None = None
+    """When the device last sent a reading (gateway clock, UTC ms)."""
     parse_errors: int = 0
     no_values: int = 0
     last_error: str | None = None
@@ -137,6 +162,7 @@ class DeviceReport:
             "patient": document.text(doc, "patient", PATIENT_ID, "a patient id"),
             "battery": document.optional_integer(doc, "battery"),
             "last_drop_ms": document.optional_integer(doc, "last_drop_ms"),
+            "last_reading_ms": document.optional_integer(doc, "last_reading_ms"),
         }
         for name in _DEVICE_LABELS:
             if doc.get(name) is not None:

@@ -35,6 +35,12 @@ class Topics:
     def inbox(self) -> str:
         return f"{PREFIX}/gw/{self.gateway}/inbox"
 
+    @property
+    def committed(self) -> str:
+        """Retained, written by ingest: how far the platform has committed the gateway's
+        batches (:class:`vigil.wire.commitment.Commitment`)."""
+        return f"{PREFIX}/gw/{self.gateway}/committed"
+
 
 ALL = Topics("+")
 
