@@ -8,13 +8,21 @@ BIN := $(VENV)/bin
 
 TIMESCALEDB := ../shared/timescaledb/install.sh
 
-.PHONY: demo test lint check-python timescaledb clean
+.PHONY: demo test lint check-python timescaledb screenshots clean
 
 demo: $(VENV)/.installed
 	$(BIN)/vigil demo
 
 test: $(VENV)/.installed-dev lint timescaledb
 	$(BIN)/python -m pytest
+
+# The README's pictures of the pages (docs/screenshots/*.png), taken by the page tests in
+# real Chromium (Debian's `chromium`; Playwright cannot download a browser here).
+screenshots: $(VENV)/.installed-dev
+	@$(BIN)/python -c 'from vigil.embedded.chromium import executable; exit(executable() is None)' \
+		|| { echo "make screenshots needs Chromium: apt-get install chromium"; exit 1; }
+	VIGIL_SCREENSHOTS=1 $(BIN)/python -m pytest -q \
+		tests/api/web tests/gateway/test_web_page.py
 
 # TimescaleDB is on no package index these machines reach: its tests take it from
 # ../shared when that folder is there (into the embedded PostgreSQL of .venv), and skip,

@@ -26,16 +26,20 @@ from api.routes import (
     flags,
     ingest,
     me,
+    messages,
     metadata,
     observation_operations,
     observations,
     patients,
+    station,
     stream,
     subscriptions,
+    trends,
 )
 from api.stream_feed import AlertFeed
 from api.subscriptions.websocket import Sockets
 from api.subscriptions.worker import Worker
+from api.web import pages
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,8 +57,12 @@ ROUTERS = (
     audit_events.router,
     stream.router,  # before /alerts/{alert_id}, which would take "stream"
     alerts.router,
+    station.router,
     ingest.router,
     me.router,
+    messages.router,
+    trends.router,
+    pages.router,
 )
 """Every group of routes the API serves, in the order they are matched."""
 _CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 409: "conflict"}
@@ -114,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(Edge, max_body=settings.api_max_body_bytes, https=base.startswith("https:"))
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/app/static", pages.static_files, name="static")
 
     @app.exception_handler(FhirError)
     async def fhir_error(_request: Request, exc: FhirError) -> FhirJSON:

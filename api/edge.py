@@ -32,8 +32,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 RECORD = "vigil.audit"
 """Where a request's :class:`AuditRecord` lives in its ASGI scope."""
-UNAUDITED = frozenset({"/healthz"})
+UNAUDITED = frozenset({"/healthz", "/"})
 """A liveness probe touches no data and would bury the trail."""
+UNAUDITED_UNDER = "/app/"
+"""Nor do the pages and their files: the data they show comes from audited API calls."""
 TOO_LARGE = 413
 _CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none';"
@@ -111,7 +113,8 @@ class _Exchange:
             action=scope["method"].lower(),
         )
         scope[RECORD] = self.record
-        self.audited = scope["path"] not in UNAUDITED
+        path = scope["path"]
+        self.audited = path not in UNAUDITED and not path.startswith(UNAUDITED_UNDER)
         self.started = False
         self.replaced = False
         self.too_large = False

@@ -20,6 +20,7 @@ from vigil.commands import (
     asyncio_stop_event,
     duration,
     pairing,
+    port,
     positive_int,
     require_broker,
 )
@@ -27,7 +28,7 @@ from vigil.settings import Settings
 
 if TYPE_CHECKING:
     from gateway.pairing import Registry
-    from gateway.service import Backends
+    from gateway.service import Backends, GatewayService
 
 Simulated = Callable[
     [argparse.Namespace], AbstractAsyncContextManager[tuple[dict[str, str], "Backends"]]
@@ -71,6 +72,20 @@ def register(commands: Commands, simulated: Simulated) -> None:
         metavar="FILE",
         help="with --simulate: append each reading the simulated wearables send (JSON lines)",
     )
+    gateway.add_argument(
+        "--web",
+        type=port,
+        metavar="PORT",
+        help="serve the pairing page on this port, for a patient's phone on the home network "
+        "(the gateway prints its address and a code to type)",
+    )
+    gateway.add_argument(
+        "--web-host",
+        default="0.0.0.0",
+        metavar="ADDRESS",
+        help="with --web: the address to listen on (0.0.0.0: every interface; requests from "
+        "outside the local network are refused whatever it is)",
+    )
     gateway.set_defaults(run=lambda args, settings: _gateway(args, settings, simulated))
 
     pair = commands.add_parser("pair", help="pair a wearable with a patient on this gateway")
@@ -92,6 +107,14 @@ def _gateway(args: argparse.Namespace, settings: Settings, simulated: Simulated)
     require_broker(settings, settings.gateway_id)
     if (args.sent_log or args.scripted) and not args.simulate:
         raise UserError("--sent-log and --scripted go with --simulate N")
+    if args.web is not None and (args.simulate or args.pair):
+        raise UserError(
+            "--web pairs devices into this gateway's registry, which --simulate and --pair "
+            "bypass; for simulated wearables run `vigil simulate --patients N` and "
+            "`vigil gateway --hci tcp-client:127.0.0.1:9100 --web PORT`"
+        )
+    if args.web is None and args.web_host != "0.0.0.0":
+        raise UserError("--web-host goes with --web PORT")
 
     async def run() -> None:
         stop = asyncio_stop_event()
@@ -103,7 +126,9 @@ def _gateway(args: argparse.Namespace, settings: Settings, simulated: Simulated)
         else:
             registry = Registry(settings.gateway_data_dir / "pairings.json")
             async with _bluetooth(args.hci) as backends:
-                await GatewayService(settings, registry.pairings, backends).run(stop)
+                service = GatewayService(settings, registry.pairings, backends)
+                async with _pairing_page(args, service, registry):
+                    await service.run(stop)
 
     asyncio.run(run())
     return 0
@@ -130,6 +155,35 @@ async def _bluetooth(hci: str | None) -> AsyncIterator[Backends]:
         yield Backends(*central.backends())
     finally:
         await central.close()
+
+
+@contextlib.asynccontextmanager
+async def _pairing_page(
+    args: argparse.Namespace, service: GatewayService, registry: Registry
+) -> AsyncIterator[None]:
+    """``--web``: the pairing page, on the service's own loop so it shows its live sessions."""
+    if args.web is None:
+        yield
+        return
+    from gateway.web.server import PairingPage
+
+    page = PairingPage(
+        registry,
+        service.backends,
+        lambda: {address: s.state.report() for address, s in service.sessions.items()},
+    )
+    try:
+        url = await page.start(args.web_host, args.web)
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve the pairing page on {args.web_host}:{args.web} "
+            f"({exc.strerror or exc}): choose another port with --web, or check --web-host"
+        ) from None
+    print(f"Pairing page: {url}  code: {page.gate.code}", flush=True)
+    try:
+        yield
+    finally:
+        await page.stop()
 
 
 def _pair(args: argparse.Namespace, settings: Settings) -> int:

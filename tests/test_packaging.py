@@ -32,17 +32,17 @@ EXTRAS_OF = {
     # folder (or module path prefix): the extras it may need besides the base dependencies
     "gateway": ("gateway",),
     "vigil/db": ("platform",),
-    "vigil/embedded": ("demo",),
+    "vigil/embedded": ("demo", "browser"),
     "vigil": (),
     "ingest": ("platform",),
     "analytics": ("platform",),
     "alerts": ("platform",),
     "api": ("platform",),
     "simulators": ("gateway", "demo"),
-    "bench": ("gateway", "platform", "demo"),
+    "bench": ("gateway", "platform", "demo", "browser"),
     "demo": ("gateway", "platform", "demo"),
     "cli": ("gateway", "platform", "demo"),
-    "tests": ("gateway", "platform", "demo", "dev"),
+    "tests": ("gateway", "platform", "demo", "browser", "dev"),
 }
 
 

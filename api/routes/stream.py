@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -54,10 +54,10 @@ async def stream_alerts(
         subscription = await feed.subscribe(access.who.name, _resume(request))
     except TooManyStreams as exc:
         raise FhirError(429, "throttled", str(exc)) from None
-    return _Stream(feed, subscription, _events(request, access, subscription, only))
+    return EventStream(feed, subscription, _events(request, access, subscription, only))
 
 
-class _Stream(StreamingResponse):
+class EventStream(StreamingResponse):
     """Gives its subscription back however the stream ends, even when the client is gone
     before the first event (then the generator never starts, and its ``finally`` with it)."""
 
@@ -106,7 +106,9 @@ async def _events(
                 c for c in fresh if compartment.holds(c["patient"]) and only in (None, c["patient"])
             ]
             if shown:
-                await run_in_threadpool(_audit_delivery, request, access, shown)
+                await run_in_threadpool(
+                    audit_delivery, request, access, [c["patient"] for c in shown]
+                )
                 for change in shown:
                     yield f"id: {change['id']}\nevent: alert\ndata: {json.dumps(change)}\n\n"
                 written = time.monotonic()
@@ -147,7 +149,9 @@ def _recheck(request: Request) -> Compartment:
         return decide(conn, identify(request, conn), _NEED)
 
 
-def _audit_delivery(request: Request, access: Access, shown: list[dict[str, Any]]) -> None:
+def audit_delivery(request: Request, access: Access, patients: Iterable[str]) -> None:
+    """A delivery on a stream, audited with the patients it names (the subscription itself
+    was audited by the edge)."""
     record = AuditRecord(
         resource=request.url.path,
         query=request.url.query,
@@ -155,6 +159,6 @@ def _audit_delivery(request: Request, access: Access, shown: list[dict[str, Any]
         actor=access.who.name,
         kind=str(access.who.kind),
     )
-    record.touch(c["patient"] for c in shown)
+    record.touch(patients)
     with request.app.state.pool.connection() as conn:
         audit.write(conn, record, 200)
