@@ -20,9 +20,11 @@ from vigil.embedded.chromium import ChromiumUnavailable, headless_chromium
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Chromium (playwright's Browser), for the whole session."""
+    """A headless Chromium (playwright's Browser), for one test module: while Playwright's
+    sync API runs, the main thread has an event loop, and a later test's asyncio.run() in
+    the same session would fail, so the last browser closes (and stops it) with its module."""
     try:
         with headless_chromium() as browser:
             yield browser
